@@ -1,0 +1,33 @@
+# archscale: the workflow that regenerates the figures and tables of "Principled
+# Architecture-aware Scaling of Hyperparameters" (Chen, Wu, Wang, Hanin, ICLR 2024).
+#
+#   snakemake --cores all                          embedded default (digits, CPU, offline)
+#   snakemake --cores all --configfile config/paper.yaml --use-conda    the paper (GPUs)
+#
+# Chain: base_lr_search (shallow base nets) -> scaled_lrs (eq. 8/9 for every target)
+#        -> true_max_lr (grid search of sampled targets) / train_nb201 (standard vs principled)
+#        -> aggregate_* -> plot_* and tables under figures/.
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "config/schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/base_lr.smk"
+include: "rules/scaling.smk"
+include: "rules/verify.smk"
+include: "rules/train.smk"
+include: "rules/figures.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

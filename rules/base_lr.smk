@@ -1,0 +1,24 @@
+# Stage 1: the maximal learning rate of each shallow base network (L = 1: input -> hidden ->
+# output), one batched grid search per seed.
+
+
+rule base_lr_search:
+    output:
+        table="results/base_lr/{dataset}/{family}_{act}_w{width}_k{kernel}/seed{seed}.csv",
+    params:
+        base=base_params,
+        run=run_settings(),
+        code=CODE_TRAIN,
+    log:
+        "logs/base_lr_search/{dataset}/{family}_{act}_w{width}_k{kernel}/seed{seed}.log",
+    benchmark:
+        "benchmarks/base_lr_search/{dataset}/{family}_{act}_w{width}_k{kernel}/seed{seed}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=config["gpus_per_job"],
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow/scripts/base_lr_search.py"

@@ -1,0 +1,184 @@
+# The workflow's Python: config checks beyond the schema, target lists, input functions,
+# wildcard constraints. Other .smk files hold only rules; the science is in src/archscale.
+
+import functools
+import hashlib
+import math
+import sys
+from pathlib import Path
+
+from archscale.graphs import base_arch, chain_dag, sample_space
+from archscale.graphs import parse as parse_arch
+
+ROOT = Path(workflow.basedir)
+LIB = ROOT / "src" / "archscale"
+SEEDS = [int(s) for s in config["seeds"]]
+EXPERIMENTS = config["lr_experiments"]
+NB201 = config["nb201"]
+
+
+def config_error(msg):
+    """Stop before any job is planned, with one line naming the config key."""
+    sys.exit(f"archscale config error: {msg}")
+
+
+wildcard_constraints:
+    exp=r"fig[0-9]+_[a-z0-9_]+",
+    dataset=r"[a-z0-9\-]+",
+    family=r"mlp|cnn|nb201",
+    act=r"relu|gelu",
+    width=r"\d+",
+    kernel=r"\d+",
+    seed=r"\d+",
+    shard=r"\d+",
+    recipe=r"standard|principled|mup",
+
+
+def lib_hash(*modules):
+    """Content hash of library modules: a rule whose params carry it re-runs when (and only
+    when) the code it runs changes. A touch changes nothing; an edit re-runs exactly these."""
+    h = hashlib.sha256()
+    for m in modules:
+        for f in sorted((LIB / m).rglob("*.py")) if (LIB / m).is_dir() else [LIB / m]:
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+# Which library code each kind of rule runs.
+CODE_TRAIN = lib_hash(
+    "graphs.py", "init.py", "models", "data.py", "train.py", "lr_search.py", "scaling.py", "experiments.py", "atomic.py"
+)
+CODE_SCALING = lib_hash("graphs.py", "scaling.py", "analysis.py", "atomic.py")
+CODE_ANALYSIS = lib_hash("analysis.py", "atomic.py")
+CODE_PLOTS = lib_hash("plots.py", "analysis.py", "atomic.py")
+
+
+def run_settings():
+    """Settings every training job shares (device, data location)."""
+    return {"device": config["device"], "data_root": config["data_root"], "download": config["download"]}
+
+
+# ---------------------------------------------------------------------------------------------
+# Learning-rate experiments
+# ---------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def exp_archs(exp):
+    """The target architectures of experiment ``exp`` (checked: a bad code names its key)."""
+    e = EXPERIMENTS[exp]
+    n_nodes = e.get("n_nodes", 5)
+    archs = e.get("archs", "sample")
+    if archs == "sample":
+        return sample_space(e["family"], e.get("n_archs", 24), seed=e.get("sample_seed", 0), n_nodes=n_nodes)
+    if archs == "chains":
+        return [chain_dag(d - 3 if d >= 3 else 0, n_nodes=max(d - 2, 2)) for d in e.get("depths", [])]
+    for i, a in enumerate(archs):
+        try:
+            parse_arch(e["family"], a)
+        except ValueError as err:
+            config_error(f"lr_experiments.{exp}.archs[{i}]: {err}")
+    return list(archs)
+
+
+def n_shards(items, size):
+    return max(1, math.ceil(len(items) / size))
+
+
+def shard(items, i, size):
+    return items[i * size : (i + 1) * size]
+
+
+def search_settings():
+    return dict(config["lr_search"])
+
+
+def base_key(family, act, width, kernel):
+    return f"{family}_{act}_w{width}_k{kernel}"
+
+
+def exp_base(exp, kernel):
+    """Base network of an experiment at one kernel size: CNN bases are measured at q = 3 (the
+    paper's base, eq. 9 scales from it); MLPs ignore the kernel."""
+    e = EXPERIMENTS[exp]
+    base_kernel = 3
+    return base_key(e["family"], e.get("activation", "relu"), e["width"], base_kernel)
+
+
+def lr_figure_targets():
+    out = []
+    for exp, e in EXPERIMENTS.items():
+        for ds in e["datasets"]:
+            out += expand("figures/{exp}_{dataset}.{ext}", exp=exp, dataset=ds, ext=("pdf", "png"))
+    return out
+
+
+def lr_tables():
+    return [f"results/tables/lr_{exp}_{ds}.csv" for exp, e in EXPERIMENTS.items() for ds in e["datasets"]]
+
+
+# ---------------------------------------------------------------------------------------------
+# NAS-Bench-201
+# ---------------------------------------------------------------------------------------------
+
+
+def nb201_cells():
+    if "cells" in NB201:
+        for i, c in enumerate(NB201["cells"]):
+            try:
+                g = parse_arch("nb201", c)
+            except ValueError as err:
+                config_error(f"nb201.cells[{i}]: {err}")
+            if g.n_paths == 0:
+                config_error(f"nb201.cells[{i}]: cell {c!r} has no input->output path, so it cannot learn")
+        return list(NB201["cells"])
+    return sample_space("nb201", NB201["n_cells"], seed=NB201["sample_seed"])
+
+
+NB201_CELLS = nb201_cells()
+NB201_SHARDS = n_shards(NB201_CELLS, NB201["shard_size"])
+NB201_BASE = base_key("nb201", "relu", NB201["C"], 3)
+
+
+def nb201_recipe(recipe):
+    """The training settings of a recipe (all but the rate and init are the benchmark's)."""
+    keys = ("epochs", "batch_size", "lr", "momentum", "nesterov", "weight_decay", "augment", "checkpoint_every")
+    return {k: NB201[k] for k in keys}
+
+
+def nb201_targets():
+    return ["figures/fig4_nb201.pdf", "figures/fig4_nb201.png"]
+
+
+def table_targets():
+    return expand("figures/{table}.{ext}", table=("table_lr_correlation", "table_nb201", "table_nb201_top"), ext=("csv", "tex", "md"))
+
+
+def all_targets():
+    return lr_figure_targets() + nb201_targets() + table_targets()
+
+
+# ---------------------------------------------------------------------------------------------
+# Base networks: what base_lr_search trains for a wildcard set
+# ---------------------------------------------------------------------------------------------
+
+
+def base_params(wc):
+    """Model and optimiser settings of a base network. NB201's base is searched with the
+    NB201 recipe's optimiser (the rate it yields is used with that optimiser); MLP/CNN bases
+    with the grid-search settings, like their targets."""
+    search = search_settings()
+    model = {
+        "family": wc.family,
+        "arch": base_arch(wc.family),
+        "width": int(wc.width),
+        "kernel_size": int(wc.kernel),
+        "activation": wc.act,
+        "cells_per_stage": NB201["N"] if wc.family == "nb201" else 1,
+    }
+    if wc.family == "nb201":
+        for k in ("batch_size", "momentum", "weight_decay"):
+            search[k] = NB201[k]
+        search["nesterov"] = NB201["nesterov"]
+    return {"model": model, "search": search}

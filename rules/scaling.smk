@@ -1,0 +1,30 @@
+# Stage 2: eq. 8/9 predicted rate of every target of an experiment from its base's measured
+# maximal rate (geometric mean over seeds).
+
+
+rule scaled_lrs:
+    input:
+        base=lambda wc: expand(
+            "results/base_lr/{dataset}/{base}/seed{seed}.csv",
+            dataset=wc.dataset,
+            base=exp_base(wc.exp, wc.kernel),
+            seed=SEEDS,
+        ),
+    output:
+        table="results/lr/{exp}/{dataset}/k{kernel}/predicted.csv",
+    params:
+        family=lambda wc: EXPERIMENTS[wc.exp]["family"],
+        archs=lambda wc: exp_archs(wc.exp),
+        code=CODE_SCALING,
+    log:
+        "logs/scaled_lrs/{exp}/{dataset}/k{kernel}.log",
+    benchmark:
+        "benchmarks/scaled_lrs/{exp}/{dataset}/k{kernel}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow/scripts/scaled_lrs.py"

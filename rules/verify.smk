@@ -1,0 +1,64 @@
+# The "true" maximal learning rate of sampled targets, by the same batched grid search as the
+# base, to test eq. 8/9's prediction (figs. 2, 3, 5-7). A job is a shard of architectures x
+# every seed.
+
+
+rule true_max_lr:
+    output:
+        table="results/lr/{exp}/{dataset}/k{kernel}/measured_shard{shard}.csv",
+    params:
+        model=lambda wc: {
+            "family": EXPERIMENTS[wc.exp]["family"],
+            "width": EXPERIMENTS[wc.exp]["width"],
+            "kernel_size": int(wc.kernel),
+            "activation": EXPERIMENTS[wc.exp].get("activation", "relu"),
+        },
+        archs=lambda wc: shard(exp_archs(wc.exp), int(wc.shard), config["shard_size"]),
+        seeds=SEEDS,
+        search=search_settings(),
+        run=run_settings(),
+        code=CODE_TRAIN,
+    log:
+        "logs/true_max_lr/{exp}/{dataset}/k{kernel}/shard{shard}.log",
+    benchmark:
+        "benchmarks/true_max_lr/{exp}/{dataset}/k{kernel}/shard{shard}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+        gpu=config["gpus_per_job"],
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow/scripts/true_max_lr.py"
+
+
+rule aggregate_lr:
+    input:
+        predicted=lambda wc: expand(
+            "results/lr/{exp}/{dataset}/k{kernel}/predicted.csv",
+            exp=wc.exp,
+            dataset=wc.dataset,
+            kernel=EXPERIMENTS[wc.exp].get("kernel_sizes", [3]),
+        ),
+        measured=lambda wc: expand(
+            "results/lr/{exp}/{dataset}/k{kernel}/measured_shard{shard}.csv",
+            exp=wc.exp,
+            dataset=wc.dataset,
+            kernel=EXPERIMENTS[wc.exp].get("kernel_sizes", [3]),
+            shard=range(n_shards(exp_archs(wc.exp), config["shard_size"])),
+        ),
+    output:
+        table="results/tables/lr_{exp}_{dataset}.csv",
+    params:
+        code=CODE_ANALYSIS,
+    log:
+        "logs/aggregate_lr/{exp}_{dataset}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/plot.yaml"
+    script:
+        "../workflow/scripts/aggregate_lr.py"

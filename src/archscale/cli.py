@@ -1,0 +1,249 @@
+"""``archscale`` command line: the library's answers without the workflow.
+
+    archscale lr --family nb201 --arch '|nor_conv_3x3~0|+...' --base-lr 0.46
+    archscale lr-table --family mlp --base-lr 0.5 --out mlp_lrs.csv
+    archscale init-check --family mlp --arch 2_12_112 --width 512
+    archscale train --family mlp --arch 2_02_002 --dataset digits --lr 0.1 --out run.json
+    archscale lr-search --family mlp --arch 1_01_001 --dataset digits --out grid.csv
+    archscale data fetch cifar10 --root data
+
+Every error a user can cause is printed as one line, ``archscale: error: ...``, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from archscale import __version__
+
+
+def _family_args(p: argparse.ArgumentParser, arch: bool = True) -> None:
+    p.add_argument("--family", required=True, choices=["mlp", "cnn", "nb201"], help="architecture family")
+    if arch:
+        p.add_argument("--arch", required=True, help="DAG code (mlp/cnn, e.g. 2_02_002) or NB201 cell string")
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--width", type=int, default=64, help="hidden width: MLP units, CNN channels, NB201 C")
+    p.add_argument("--kernel-size", type=int, default=3, help="CNN kernel size q")
+    p.add_argument("--cells", type=int, default=1, help="NB201 cells per stage (N)")
+    p.add_argument("--init", default="arch_aware", choices=["arch_aware", "kaiming"])
+    p.add_argument("--in-degree", default="source", choices=["source", "target"], help="eq. 4 in-degree convention")
+    p.add_argument("--activation", default="relu", choices=["relu", "gelu"])
+
+
+def _train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dataset", default="digits", help="digits, digits16, cifar10, cifar100, imagenet16-120, fake-cifar10"
+    )
+    p.add_argument("--root", default="data", help="dataset folder")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--no-nesterov", action="store_true")
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--schedule", default="cosine", choices=["cosine", "constant"])
+    p.add_argument("--augment", action="store_true", help="random crop + flip on the device")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="archscale", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"archscale {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("lr", help="eq. 8/9 learning rate of one architecture")
+    _family_args(p)
+    p.add_argument("--base-lr", type=float, required=True, help="maximal rate measured on the base network")
+    p.add_argument("--kernel-size", type=int, default=None, help="CNN kernel size q (applies q_base/q)")
+    p.add_argument("--base-kernel-size", type=int, default=3)
+
+    p = sub.add_parser("lr-table", help="eq. 8/9 learning rate of every architecture of a search space")
+    _family_args(p, arch=False)
+    p.add_argument("--base-lr", type=float, required=True)
+    p.add_argument("--kernel-size", type=int, default=None)
+    p.add_argument("--nodes", type=int, default=5, help="nodes of the MLP/CNN DAG space (5 = N5)")
+    p.add_argument("--out", required=True, help="CSV file to write")
+
+    p = sub.add_parser("init-check", help="per-node mean squared activations after Kaiming and eq. 4 init")
+    _family_args(p)
+    _model_args(p)
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("train", help="train one architecture, write one JSON result")
+    _family_args(p)
+    _model_args(p)
+    _train_args(p)
+    p.add_argument("--lr", type=float, required=True, help="learning rate (or the base rate with --lr-autoscale)")
+    p.add_argument("--lr-autoscale", action="store_true", help="scale --lr from the base network by eq. 8/9")
+    p.add_argument("--checkpoint-every", type=int, default=0)
+    p.add_argument("--out", required=True, help="JSON file to write")
+
+    p = sub.add_parser("lr-search", help="batched learning-rate grid search, write a CSV")
+    _family_args(p)
+    _model_args(p)
+    _train_args(p)
+    p.add_argument("--lr-min-exp", type=float, default=-9, help="grid starts at 2^this")
+    p.add_argument("--lr-max-exp", type=float, default=2.5, help="grid ends at 2^this")
+    p.add_argument("--lr-step", type=float, default=0.5, help="grid step in octaves")
+    p.add_argument("--criterion", default="min_loss", choices=["min_loss", "loss_ratio"])
+    p.add_argument("--refine", type=int, default=0, help="extra rates between the best point's neighbours")
+    p.add_argument("--out", required=True, help="CSV file to write")
+
+    p = sub.add_parser("data", help="dataset management")
+    dsub = p.add_subparsers(dest="data_command", required=True)
+    f = dsub.add_parser("fetch", help="download and verify a dataset (cifar10, cifar100)")
+    f.add_argument("name")
+    f.add_argument("--root", default="data")
+    return parser
+
+
+def cmd_lr(a: argparse.Namespace) -> None:
+    from archscale.graphs import parse
+    from archscale.scaling import path_depths, scaled_lr
+
+    g = parse(a.family, a.arch)
+    kernel = a.kernel_size if a.family == "cnn" else None
+    lr = scaled_lr(a.base_lr, g, kernel_size=kernel, base_kernel_size=a.base_kernel_size)
+    print(f"lr {lr:.4f}")
+    print(f"path_depths {path_depths(g)}")
+    print(f"exact {lr!r}")
+
+
+def cmd_lr_table(a: argparse.Namespace) -> None:
+    from archscale.analysis import lr_table
+    from archscale.atomic import atomic_write_csv
+
+    df = lr_table(a.family, a.base_lr, kernel_size=a.kernel_size if a.family == "cnn" else None, n_nodes=a.nodes)
+    atomic_write_csv(a.out, df)
+    print(f"wrote {len(df)} architectures ({df['lr'].isna().sum()} untrainable) to {a.out}")
+
+
+def _build(a: argparse.Namespace, in_shape, num_classes: int, init: str | None = None):
+    from archscale.models import build_model
+
+    return build_model(
+        a.family,
+        a.arch,
+        width=a.width,
+        num_classes=num_classes,
+        in_shape=in_shape,
+        kernel_size=a.kernel_size,
+        init=init or a.init,
+        in_degree=a.in_degree,
+        activation=a.activation,
+        cells_per_stage=a.cells,
+        seed=a.seed,
+    )
+
+
+def cmd_init_check(a: argparse.Namespace) -> None:
+    import torch
+
+    from archscale.analysis import node_signal
+
+    if a.family == "nb201":
+        raise ValueError("init-check covers the mlp and cnn families (NB201 cells normalise with BatchNorm)")
+    in_shape = (a.width,) if a.family == "mlp" else (a.width, 8, 8)
+    x = torch.randn(a.batch, *in_shape, generator=torch.Generator().manual_seed(a.seed))
+    print(f"{a.family} {a.arch} width {a.width}: mean squared activation per node / input")
+    for scheme, deg in (("kaiming", "source"), ("arch_aware", "source"), ("arch_aware", "target")):
+        ratios = node_signal(a.family, a.arch, x, width=a.width, init=scheme, in_degree=deg, seed=a.seed)
+        label = scheme if scheme == "kaiming" else f"{scheme}({deg})"
+        print(f"  {label:<20} " + "  ".join(f"{r:7.3f}" for r in ratios))
+
+
+def _data(a: argparse.Namespace):
+    from archscale.data import load_dataset, resolve_device
+
+    device = resolve_device(a.device)
+    train = load_dataset(a.dataset, a.root, "train", device)
+    test = load_dataset(a.dataset, a.root, "test", device)
+    return train, test
+
+
+def _train_config(a: argparse.Namespace, lr: float):
+    from archscale.train import TrainConfig
+
+    return TrainConfig(
+        epochs=a.epochs,
+        batch_size=a.batch_size,
+        lr=lr,
+        momentum=a.momentum,
+        nesterov=not a.no_nesterov,
+        weight_decay=a.weight_decay,
+        schedule=a.schedule,
+        augment=a.augment,
+        seed=a.seed,
+        checkpoint_every=getattr(a, "checkpoint_every", 0),
+    )
+
+
+def cmd_train(a: argparse.Namespace) -> None:
+    from archscale.atomic import atomic_write_json
+    from archscale.scaling import scaled_lr
+    from archscale.train import train
+
+    lr = a.lr
+    if a.lr_autoscale:
+        lr = scaled_lr(a.lr, a.arch, kernel_size=a.kernel_size if a.family == "cnn" else None)
+    cfg = _train_config(a, lr)
+    tr, te = _data(a)
+    model = _build(a, tr.in_shape, tr.num_classes)
+    ckpt = Path(a.out).with_suffix(".ckpt") if a.checkpoint_every else None
+    record = train(model, tr, te, cfg, checkpoint_path=ckpt)
+    record.update(family=a.family, arch=a.arch, dataset=a.dataset, lr=lr, init=a.init, width=a.width)
+    atomic_write_json(a.out, record)
+    f = record["final"]
+    print(f"lr {lr:.4g} diverged {record['diverged']} train_loss {f['train_loss']:.4f} test_acc {f['test_acc']:.4f}")
+
+
+def cmd_lr_search(a: argparse.Namespace) -> None:
+    from archscale.atomic import atomic_write_csv
+    from archscale.lr_search import lr_grid, search_max_lr
+
+    tr, _ = _data(a)
+    model = _build(a, tr.in_shape, tr.num_classes)
+    lrs = lr_grid(a.lr_min_exp, a.lr_max_exp, a.lr_step)
+    table, best = search_max_lr(model, tr, lrs, _train_config(a, 1.0), criterion=a.criterion, refine=a.refine)
+    table.insert(0, "arch", a.arch)
+    table["max_lr"] = best
+    atomic_write_csv(a.out, table)
+    print(f"max lr {best:.4g} ({a.criterion}; {int(table['diverged'].sum())} of {len(table)} rates diverged)")
+
+
+def cmd_data(a: argparse.Namespace) -> None:
+    from archscale.data import fetch_dataset
+
+    print(f"{a.name} ready in {fetch_dataset(a.name, a.root)}")
+
+
+COMMANDS = {
+    "lr": cmd_lr,
+    "lr-table": cmd_lr_table,
+    "init-check": cmd_init_check,
+    "train": cmd_train,
+    "lr-search": cmd_lr_search,
+    "data": cmd_data,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except (ValueError, FileNotFoundError, RuntimeError, json.JSONDecodeError) as err:
+        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+        print(f"archscale: error: {msg}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

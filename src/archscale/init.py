@@ -1,0 +1,144 @@
+"""Architecture-aware initialisation (eq. 4) and the Kaiming fan-in baseline.
+
+eq. 4: a parameterised edge s -> t gets ``W ~ N(0, 2 / (d_in * fan_in))``, d_in the number of
+non-zero edges into a node, so that a node that sums d_in branches keeps its features on the
+same scale as a node with one. Kaiming fan-in init is the case d_in = 1.
+
+Which node's in-degree? eq. 4 writes the edge's *source* node, the appendix derivation the
+*target* node; the authors' release uses the source. Both are offered (``in_degree=``); the
+release's is the default.
+
+The functions work on any module whose layers carry the tags set by :func:`tag_edge_` and
+:func:`tag_readout_` (the builders in :mod:`archscale.models` tag theirs), and mirror
+``torch.nn.init``: in place, trailing underscore, return the module.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import nn
+
+InDegree = Literal["source", "target"]
+Readout = Literal["mup", "release", "kaiming"]
+INIT_SCHEMES: tuple[str, ...] = ("arch_aware", "kaiming")
+IN_DEGREES: tuple[str, ...] = ("source", "target")
+READOUTS: tuple[str, ...] = ("mup", "release", "kaiming")
+
+#: Layers whose weights the init functions set.
+WEIGHT_LAYERS = (nn.Linear, nn.Conv2d)
+
+
+def tag_edge_(module: nn.Module, *, source_degree: int, target_degree: int) -> nn.Module:
+    """Mark ``module`` (a Linear/Conv2d) as the layer on a DAG edge with these in-degrees."""
+    module.archscale_role = "edge"
+    module.archscale_degrees = {"source": int(source_degree), "target": int(target_degree)}
+    return module
+
+
+def tag_readout_(module: nn.Module) -> nn.Module:
+    """Mark ``module`` (a Linear) as the readout, which gets the readout rule."""
+    module.archscale_role = "readout"
+    return module
+
+
+def fan_in(weight: torch.Tensor) -> int:
+    """Inputs per output unit: in_features, or in_channels * k * k for a conv."""
+    return math.prod(weight.shape[1:])
+
+
+def edge_std(fan: int, degree: int, gain: float = 2.0) -> float:
+    """eq. 4's standard deviation: sqrt(gain / (max(d_in, 1) * fan_in))."""
+    return math.sqrt(gain / (max(degree, 1) * fan))
+
+
+def readout_std(fan: int, rule: str) -> float:
+    """μP-style ``mup``: variance 2 / n^2; ``release``: std 2 / n (the authors' TinyNetwork);
+    ``kaiming``: variance 1 / n (standard fan-in for a linear output)."""
+    if rule == "mup":
+        return math.sqrt(2.0) / fan
+    if rule == "release":
+        return 2.0 / fan
+    if rule == "kaiming":
+        return math.sqrt(1.0 / fan)
+    raise ValueError(f"unknown readout rule {rule!r}; choose one of {', '.join(READOUTS)}")
+
+
+def _check(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
+
+
+@torch.no_grad()
+def _apply_(model: nn.Module, std_for, generator: torch.Generator | None) -> nn.Module:
+    """Normal weights with ``std_for(layer)``, zero biases, unit/zero norm affine params."""
+    for m in model.modules():
+        if isinstance(m, WEIGHT_LAYERS):
+            m.weight.normal_(0.0, std_for(m), generator=generator)
+            if m.bias is not None:
+                m.bias.zero_()
+        elif isinstance(m, nn.modules.batchnorm._NormBase | nn.GroupNorm | nn.LayerNorm):
+            if getattr(m, "weight", None) is not None:
+                m.weight.fill_(1.0)
+            if getattr(m, "bias", None) is not None:
+                m.bias.zero_()
+    return model
+
+
+def arch_aware_init_(
+    model: nn.Module,
+    *,
+    in_degree: str = "source",
+    readout: str = "mup",
+    gain: float = 2.0,
+    generator: torch.Generator | None = None,
+) -> nn.Module:
+    """eq. 4 in place: tagged edge layers get N(0, gain / (d_in fan_in)), the readout its rule,
+    every other Linear/Conv2d Kaiming fan-in (d_in = 1); biases 0, norm weights 1, biases 0."""
+    _check("in-degree convention", in_degree, IN_DEGREES)
+    _check("readout rule", readout, READOUTS)
+
+    def std_for(m: nn.Module) -> float:
+        role = getattr(m, "archscale_role", None)
+        if role == "readout":
+            return readout_std(fan_in(m.weight), readout)
+        degree = m.archscale_degrees[in_degree] if role == "edge" else 1
+        return edge_std(fan_in(m.weight), degree, gain)
+
+    return _apply_(model, std_for, generator)
+
+
+def kaiming_init_(
+    model: nn.Module,
+    *,
+    readout: str = "kaiming",
+    gain: float = 2.0,
+    generator: torch.Generator | None = None,
+) -> nn.Module:
+    """The standard baseline: Kaiming fan-in normal everywhere (d_in = 1 for every edge)."""
+    _check("readout rule", readout, READOUTS)
+
+    def std_for(m: nn.Module) -> float:
+        if getattr(m, "archscale_role", None) == "readout":
+            return readout_std(fan_in(m.weight), readout)
+        return edge_std(fan_in(m.weight), 1, gain)
+
+    return _apply_(model, std_for, generator)
+
+
+def init_(
+    model: nn.Module,
+    scheme: str = "arch_aware",
+    *,
+    in_degree: str = "source",
+    readout: str | None = None,
+    generator: torch.Generator | None = None,
+) -> nn.Module:
+    """Initialise by name: ``arch_aware`` (eq. 4) or ``kaiming``. ``readout`` defaults to the
+    scheme's own rule (``mup`` for arch_aware, ``kaiming`` for kaiming)."""
+    _check("init scheme", scheme, INIT_SCHEMES)
+    if scheme == "arch_aware":
+        return arch_aware_init_(model, in_degree=in_degree, readout=readout or "mup", generator=generator)
+    return kaiming_init_(model, readout=readout or "kaiming", generator=generator)

@@ -1,0 +1,225 @@
+"""Learning-rate grid search, batched: K copies of one network at K rates in one pass.
+
+The K copies start from identical weights and see identical batches (one data order, one
+augmentation), so the only difference between them is the rate. Their parameters are stacked
+along a leading dimension and run through ``torch.func.vmap(functional_call)``; one backward
+gives every copy's gradient (the copies are independent, so the gradient of the summed loss
+is each copy's own gradient), and SGD is applied to the stacked tensors with a per-copy rate:
+one fused update instead of K optimizers. BatchNorm runs on batch statistics
+(``replace_all_batch_norm_modules_``), which is what training mode uses anyway.
+
+The paper's "maximal learning rate" (section 4): train for a budget (one epoch), take the rate
+with the smallest training loss at the end; diverged rates are data, excluded from the choice.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.func import functional_call, replace_all_batch_norm_modules_, vmap
+from torch.nn import functional as F
+
+from archscale.data import TensorData, augment_batch, iterate_batches
+from archscale.train import TrainConfig, autocast, check_batch_size, lr_multiplier, oom_message, use_bf16
+
+CRITERIA = ("min_loss", "loss_ratio")
+
+
+def lr_grid(lo_exp: float, hi_exp: float, step: float = 0.5) -> list[float]:
+    """Powers of two from 2^lo_exp to 2^hi_exp in steps of ``step`` octaves (inclusive)."""
+    if step <= 0 or hi_exp < lo_exp:
+        raise ValueError(f"lr grid needs step > 0 and hi >= lo, got lo={lo_exp}, hi={hi_exp}, step={step}")
+    n = int(math.floor((hi_exp - lo_exp) / step + 1e-9)) + 1
+    return [float(2.0 ** (lo_exp + i * step)) for i in range(n)]
+
+
+def _stack(model: nn.Module, k: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    params = {
+        n: p.detach().unsqueeze(0).repeat(k, *[1] * p.dim()).requires_grad_() for n, p in model.named_parameters()
+    }
+    buffers = {n: b.detach().unsqueeze(0).repeat(k, *[1] * b.dim()) for n, b in model.named_buffers()}
+    return params, buffers
+
+
+def batched_sweep(
+    model: nn.Module,
+    train_data: TensorData,
+    lrs: Sequence[float],
+    cfg: TrainConfig,
+    *,
+    steps: int | None = None,
+) -> dict[str, Any]:
+    """Train ``len(lrs)`` copies of ``model`` (not modified) at rates ``lrs`` for ``cfg.epochs``
+    epochs (or ``steps`` steps), SGD as in :func:`archscale.train.train` with ``cfg``'s momentum,
+    nesterov, weight decay and schedule (``cfg.lr`` is ignored: each copy has its own rate).
+
+    Returns ``losses`` (steps x K array of per-step training losses, NaN after divergence) and
+    ``diverged_step`` (K entries, -1 when the copy did not diverge).
+    """
+    if not lrs or any(not (lr > 0 and math.isfinite(lr)) for lr in lrs):
+        raise ValueError(f"learning rates must be positive and finite, got {list(lrs)}")
+    check_batch_size(cfg.batch_size, train_data)
+    device = train_data.x.device
+    k = len(lrs)
+    base = copy.deepcopy(model).to(device)
+    replace_all_batch_norm_modules_(base)
+    params, buffers = _stack(base, k)
+    names = list(params)
+    plist = [params[n] for n in names]
+    momenta = [torch.zeros_like(p) for p in plist]
+    rates = torch.tensor(list(lrs), device=device, dtype=torch.float32)
+    alive = torch.ones(k, device=device)  # 0 once a copy diverged: its update is frozen
+    bf16 = use_bf16(cfg, device)
+
+    def loss_one(p: dict, b: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        out = functional_call(base, (p, b), (x,))
+        return F.cross_entropy(out.float(), y, label_smoothing=cfg.label_smoothing)
+
+    batched_loss = vmap(loss_one, in_dims=(0, 0, None, None))
+    steps_per_epoch = len(train_data) // cfg.batch_size
+    total = steps if steps is not None else cfg.epochs * steps_per_epoch
+    losses = torch.full((total, k), float("nan"), device=device)
+    generator = torch.Generator(device=device).manual_seed(cfg.seed)
+    step = 0
+    try:
+        while step < total:
+            for x, y in iterate_batches(train_data, cfg.batch_size, generator=generator):
+                if step >= total:
+                    break
+                if cfg.augment:
+                    x = augment_batch(x, generator=generator)
+                with autocast(bf16, device):
+                    per_copy = batched_loss(params, buffers, x, y)
+                grads = torch.autograd.grad(per_copy.sum(), plist)
+                scale = lr_multiplier(step, total, cfg, steps_per_epoch)
+                with torch.no_grad():
+                    finite = torch.isfinite(per_copy) & (per_copy <= cfg.max_loss)
+                    alive.mul_(finite.float())
+                    losses[step] = torch.where(alive > 0, per_copy.detach(), float("nan"))
+                    _sgd_update(plist, grads, momenta, rates * scale * alive, cfg)
+                step += 1
+    except torch.OutOfMemoryError as err:
+        raise RuntimeError(oom_message(cfg.batch_size)) from err
+    host = losses.cpu().numpy()  # one sync for the whole sweep
+    diverged_step = np.full(k, -1, dtype=int)
+    for j in range(k):
+        bad = np.flatnonzero(~np.isfinite(host[:, j]))
+        if bad.size:
+            diverged_step[j] = int(bad[0])
+    return {
+        "lrs": list(map(float, lrs)),
+        "losses": host,
+        "diverged_step": diverged_step,
+        "steps_per_epoch": steps_per_epoch,
+    }
+
+
+@torch.no_grad()
+def _sgd_update(
+    params: list[torch.Tensor],
+    grads: Sequence[torch.Tensor],
+    momenta: list[torch.Tensor],
+    rates: torch.Tensor,
+    cfg: TrainConfig,
+) -> None:
+    """torch.optim.SGD's update (weight decay, momentum with buffer = g on the first step,
+    nesterov) on stacked parameters with one rate per copy; NaN grads of frozen copies are
+    zeroed so they stay frozen."""
+    for p, g, m in zip(params, grads, momenta, strict=True):
+        g = torch.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0)
+        if cfg.weight_decay:
+            g = g.add(p, alpha=cfg.weight_decay)
+        if cfg.momentum:
+            m.mul_(cfg.momentum).add_(g)
+            g = g.add(m, alpha=cfg.momentum) if cfg.nesterov else m
+        p.sub_(rates.view(-1, *[1] * (p.dim() - 1)) * g)
+
+
+def summarise(sweep: dict[str, Any], *, tail_frac: float = 0.1) -> pd.DataFrame:
+    """One row per rate: initial, final (mean of the last ``tail_frac`` of steps) and minimum
+    training loss, the loss at each quarter of the budget, and divergence."""
+    losses = sweep["losses"]
+    total = losses.shape[0]
+    tail = max(1, int(round(total * tail_frac)))
+    rows = []
+    for j, lr in enumerate(sweep["lrs"]):
+        curve = losses[:, j]
+        dstep = int(sweep["diverged_step"][j])
+        row = {
+            "lr": lr,
+            "log2_lr": math.log2(lr),
+            "initial_loss": float(curve[0]) if np.isfinite(curve[0]) else float("nan"),
+            "final_loss": float(np.mean(curve[-tail:])) if dstep < 0 else float("nan"),
+            "min_loss": float(np.nanmin(curve)) if np.isfinite(curve).any() else float("nan"),
+            "diverged": dstep >= 0,
+            "diverged_step": dstep if dstep >= 0 else None,
+            "steps": total,
+        }
+        for q in (0.25, 0.5, 0.75):
+            v = curve[max(0, int(total * q) - 1)]
+            row[f"loss_at_{int(q * 100)}pct"] = float(v) if np.isfinite(v) else float("nan")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def choose_max_lr(
+    table: pd.DataFrame,
+    criterion: str = "min_loss",
+    *,
+    ratio: float = 0.9,
+) -> float:
+    """The "maximal learning rate" of a grid.
+
+    ``min_loss`` (the paper's): the rate with the smallest final training loss, diverged rates
+    excluded. ``loss_ratio``: the largest rate whose final loss is below ``ratio`` x the
+    initial loss. NaN when no rate qualifies.
+    """
+    if criterion not in CRITERIA:
+        raise ValueError(f"unknown max-lr criterion {criterion!r}; choose one of {', '.join(CRITERIA)}")
+    ok = table[~table["diverged"] & np.isfinite(table["final_loss"])]
+    if ok.empty:
+        return float("nan")
+    if criterion == "min_loss":
+        return float(ok.loc[ok["final_loss"].idxmin(), "lr"])
+    good = ok[ok["final_loss"] < ratio * ok["initial_loss"]]
+    return float(good["lr"].max()) if not good.empty else float("nan")
+
+
+def search_max_lr(
+    model: nn.Module,
+    train_data: TensorData,
+    lrs: Sequence[float],
+    cfg: TrainConfig,
+    *,
+    criterion: str = "min_loss",
+    ratio: float = 0.9,
+    tail_frac: float = 0.1,
+    refine: int = 0,
+    steps: int | None = None,
+) -> tuple[pd.DataFrame, float]:
+    """Grid search plus an optional refinement: ``refine`` extra rates spaced evenly (in log2)
+    strictly between the best grid point's neighbours. Returns the table (one row per rate,
+    ``stage`` grid/refine, ``chosen`` marks the pick) and the maximal rate."""
+    table = summarise(batched_sweep(model, train_data, lrs, cfg, steps=steps), tail_frac=tail_frac)
+    table["stage"] = "grid"
+    best = choose_max_lr(table, criterion, ratio=ratio)
+    if refine > 0 and math.isfinite(best) and len(lrs) > 1:
+        grid = sorted(lrs)
+        i = grid.index(best)
+        lo = math.log2(grid[max(i - 1, 0)])
+        hi = math.log2(grid[min(i + 1, len(grid) - 1)])
+        extra = [2.0**e for e in np.linspace(lo, hi, refine + 2)[1:-1] if not np.isclose(2.0**e, best)]
+        if extra:
+            more = summarise(batched_sweep(model, train_data, extra, cfg, steps=steps), tail_frac=tail_frac)
+            more["stage"] = "refine"
+            table = pd.concat([table, more], ignore_index=True).sort_values("lr", ignore_index=True)
+            best = choose_max_lr(table, criterion, ratio=ratio)
+    table["chosen"] = np.isclose(table["lr"], best) if math.isfinite(best) else False
+    return table, best

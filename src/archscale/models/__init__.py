@@ -1,0 +1,63 @@
+"""Model builders: one function from (family, architecture) to an initialised torch module."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from archscale.graphs import Graph, check_family, parse
+from archscale.init import init_
+from archscale.models.cnn import DagCNN
+from archscale.models.mlp import DagMLP
+
+__all__ = ["build_model", "DagMLP", "DagCNN"]
+
+
+def build_model(
+    family: str,
+    arch: str | Graph,
+    *,
+    width: int,
+    num_classes: int,
+    in_shape: tuple[int, ...],
+    kernel_size: int = 3,
+    init: str = "arch_aware",
+    in_degree: str = "source",
+    readout: str | None = None,
+    activation: str = "relu",
+    cells_per_stage: int = 5,
+    seed: int | None = None,
+) -> nn.Module:
+    """Build and initialise a model of ``family`` (mlp, cnn, nb201) for architecture ``arch``.
+
+    ``width`` is the hidden width (MLP units, CNN channels, NB201's C); ``cells_per_stage`` is
+    NB201's N. ``init`` is ``arch_aware`` (eq. 4, ``in_degree`` convention) or ``kaiming``;
+    ``seed`` makes the initial weights reproducible independently of the global RNG.
+    """
+    graph = parse(check_family(family), arch)
+    if width < 1 or num_classes < 1:
+        raise ValueError(f"width and num_classes must be positive, got {width} and {num_classes}")
+    if family == "mlp":
+        model: nn.Module = DagMLP(graph, width=width, num_classes=num_classes, in_shape=in_shape, activation=activation)
+    elif family == "cnn":
+        model = DagCNN(
+            graph,
+            width=width,
+            num_classes=num_classes,
+            in_shape=in_shape,
+            kernel_size=kernel_size,
+            activation=activation,
+        )
+    else:
+        from archscale.models.nb201 import TinyNetwork
+
+        if activation != "relu":
+            raise ValueError("NAS-Bench-201 cells use ReLU only; drop the activation option")
+        model = TinyNetwork(graph, C=width, N=cells_per_stage, num_classes=num_classes, in_channels=in_shape[0])
+    generator = None
+    if seed is not None:
+        generator = torch.Generator().manual_seed(seed)
+    init_(model, init, in_degree=in_degree, readout=readout, generator=generator)
+    model.archscale_family = family
+    model.archscale_arch = str(graph)
+    return model

@@ -1,0 +1,14 @@
+"""aggregate_nb201: every recipe's per-cell results for one dataset in one tidy table."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821, SIM115
+
+import pandas as pd  # noqa: E402
+
+from archscale.atomic import atomic_write_csv  # noqa: E402
+
+sm = snakemake  # noqa: F821
+table = pd.concat([pd.read_csv(f) for f in sm.input], ignore_index=True)
+table.insert(0, "dataset", sm.wildcards.dataset)
+atomic_write_csv(sm.output.table, table)

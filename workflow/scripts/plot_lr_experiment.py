@@ -1,0 +1,15 @@
+"""plot_lr_experiment: one measured-vs-predicted figure (figs. 2, 3, 5-7) as PDF and PNG."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821, SIM115
+
+import pandas as pd  # noqa: E402
+
+from archscale.atomic import atomic_savefig  # noqa: E402
+from archscale.plots import fig_lr_scaling  # noqa: E402
+
+sm = snakemake  # noqa: F821
+fig = fig_lr_scaling(pd.read_csv(sm.input.table), experiment=sm.params.exp, dataset=sm.params.dataset)
+atomic_savefig(fig, sm.output.pdf)
+atomic_savefig(fig, sm.output.png, dpi=120)

@@ -1,0 +1,17 @@
+"""tables: the paper's tables as CSV + LaTeX + Markdown under figures/."""
+
+import sys
+from pathlib import Path
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821, SIM115
+
+import pandas as pd  # noqa: E402
+
+from archscale.analysis import lr_correlation_table, nb201_table, nb201_top_table  # noqa: E402
+from archscale.atomic import atomic_write_table  # noqa: E402
+
+sm = snakemake  # noqa: F821
+nb201 = {Path(f).stem.removeprefix("nb201_"): pd.read_csv(f) for f in sm.input.nb201}
+atomic_write_table(lr_correlation_table([pd.read_csv(f) for f in sm.input.lr]), Path(sm.output.lr_csv).with_suffix(""))
+atomic_write_table(nb201_table(nb201), Path(sm.output.nb201_csv).with_suffix(""))
+atomic_write_table(nb201_top_table(nb201), Path(sm.output.top_csv).with_suffix(""))

@@ -1,0 +1,30 @@
+"""train_nb201: train a shard of NAS-Bench-201 cells with one recipe, every seed."""
+
+import hashlib
+import sys
+from pathlib import Path
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821, SIM115
+
+import pandas as pd  # noqa: E402
+
+from archscale.atomic import atomic_write_csv  # noqa: E402
+from archscale.data import load_dataset, resolve_device  # noqa: E402
+from archscale.experiments import combine_base_lr, train_cell  # noqa: E402
+
+sm = snakemake  # noqa: F821
+p = sm.params
+device = resolve_device(p.run["device"])
+train_data = load_dataset(sm.wildcards.dataset, p.run["data_root"], "train", device, download=p.run["download"])
+test_data = load_dataset(sm.wildcards.dataset, p.run["data_root"], "test", device)
+base_lr = combine_base_lr([pd.read_csv(f) for f in sm.input.base]) if sm.input.base else None
+ckpt_dir = Path(sm.output.table).with_suffix(".ckpt")
+rows = []
+for cell in p.cells:
+    for seed in p.seeds:
+        ckpt = ckpt_dir / f"{hashlib.sha1(f'{cell}|{seed}'.encode()).hexdigest()[:16]}.pt" if p.recipe["checkpoint_every"] else None
+        row = train_cell(cell, train_data, test_data, recipe=sm.wildcards.recipe, settings=p.recipe,
+                         C=p.model["C"], N=p.model["N"], seed=seed, base_lr=base_lr, checkpoint_path=ckpt)  # fmt: skip
+        print(f"{cell} seed {seed}: lr {row['lr']:.4g} test acc {row['test_acc']:.2f}", file=sys.stderr)
+        rows.append(row)
+atomic_write_csv(sm.output.table, pd.DataFrame(rows))

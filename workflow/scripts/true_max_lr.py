@@ -1,0 +1,26 @@
+"""true_max_lr: grid-search the maximal rate of a shard of target architectures, every seed."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821, SIM115
+
+import pandas as pd  # noqa: E402
+
+from archscale.atomic import atomic_write_csv  # noqa: E402
+from archscale.data import load_dataset, resolve_device  # noqa: E402
+from archscale.experiments import measure_max_lr  # noqa: E402
+
+sm = snakemake  # noqa: F821
+p = sm.params
+data = load_dataset(
+    sm.wildcards.dataset, p.run["data_root"], "train", resolve_device(p.run["device"]), download=p.run["download"]
+)
+tables = []
+for arch in p.archs:
+    for seed in p.seeds:
+        t = measure_max_lr(arch, data, model=p.model, search=p.search, seed=seed)
+        print(f"{arch} seed {seed}: max lr {t['max_lr'].iloc[0]:.4g}", file=sys.stderr)
+        tables.append(t)
+table = pd.concat(tables, ignore_index=True)
+table.insert(2, "kernel_size", int(sm.wildcards.kernel))
+atomic_write_csv(sm.output.table, table)
