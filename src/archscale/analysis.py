@@ -227,4 +227,8 @@ def nb201_top_table(tables: dict[str, pd.DataFrame], reference: str = "standard"
         k.insert(0, "dataset", ds)
         k.insert(1, "comparison", f"{other} vs {reference}")
         out.append(k)
-    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["dataset", "comparison", "top_percent", "n", "kendall_tau"])
+    return (
+        pd.concat(out, ignore_index=True)
+        if out
+        else pd.DataFrame(columns=["dataset", "comparison", "top_percent", "n", "kendall_tau"])
+    )

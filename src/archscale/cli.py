@@ -13,6 +13,7 @@ Every error a user can cause is printed as one line, ``archscale: error: ...``, 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -210,7 +211,9 @@ def cmd_lr_search(a: argparse.Namespace) -> None:
     tr, _ = _data(a)
     model = _build(a, tr.in_shape, tr.num_classes)
     lrs = lr_grid(a.lr_min_exp, a.lr_max_exp, a.lr_step)
-    table, best = search_max_lr(model, tr, lrs, _train_config(a, 1.0), criterion=a.criterion, refine=a.refine)
+    # a constant rate during the budget, as the workflow's grid search (experiments.search_config)
+    cfg = dataclasses.replace(_train_config(a, 1.0), schedule="constant")
+    table, best = search_max_lr(model, tr, lrs, cfg, criterion=a.criterion, refine=a.refine)
     table.insert(0, "arch", a.arch)
     table["max_lr"] = best
     atomic_write_csv(a.out, table)
@@ -238,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         COMMANDS[args.command](args)
-    except (ValueError, FileNotFoundError, RuntimeError, json.JSONDecodeError) as err:
+    except (ValueError, OverflowError, OSError, RuntimeError, json.JSONDecodeError) as err:
         msg = str(err).splitlines()[0] if str(err) else type(err).__name__
         print(f"archscale: error: {msg}", file=sys.stderr)
         return 2

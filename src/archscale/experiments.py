@@ -17,6 +17,8 @@ from archscale.models import build_model
 from archscale.scaling import scaled_lr
 from archscale.train import TrainConfig, train
 
+#: NAS-Bench-201 training recipes (paper figs. 4 and 8).
+RECIPES = ("standard", "principled", "mup")
 #: Grid-search keys that configure the optimiser (the rest choose the grid and criterion).
 _OPTIM_KEYS = ("epochs", "batch_size", "momentum", "weight_decay", "nesterov")
 
@@ -96,15 +98,17 @@ def train_cell(
     """Train one NAS-Bench-201 cell with a recipe; one tidy row.
 
     ``standard``: Kaiming init, the recipe's fixed ``lr``. ``principled``: eq. 4 init and the
-    eq. 8 rate from ``base_lr`` (the base cell's measured maximal rate)."""
-    if recipe == "standard":
-        init, lr = "kaiming", settings["lr"]
+    eq. 8 rate from ``base_lr`` (the base cell's measured maximal rate). ``mup``: μP through
+    microsoft's ``mup`` (MuReadout, base shapes at ``settings['mup_base_C']``, MuSGD at ``lr``;
+    see :mod:`archscale.mup_recipe`)."""
+    if recipe in ("standard", "mup"):
+        init, lr = ("kaiming" if recipe == "standard" else "mup"), settings["lr"]
     elif recipe == "principled":
         if base_lr is None:
             raise ValueError("the principled recipe needs the base cell's maximal rate (base_lr)")
         init, lr = "arch_aware", scaled_lr(base_lr, cell)
     else:
-        raise ValueError(f"unknown recipe {recipe!r}; choose standard or principled")
+        raise ValueError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
     cfg = TrainConfig(
         epochs=settings["epochs"],
         batch_size=settings["batch_size"],
@@ -116,11 +120,21 @@ def train_cell(
         checkpoint_every=settings.get("checkpoint_every", 0),
         seed=seed,
     )
-    net = build_model(
-        "nb201", cell, width=C, cells_per_stage=N, num_classes=train_data.num_classes,
-        in_shape=train_data.in_shape, init=init, seed=seed,
-    )  # fmt: skip
-    record = train(net, train_data, test_data, cfg, checkpoint_path=checkpoint_path)
+    make_optimizer = None
+    if recipe == "mup":
+        from archscale.mup_recipe import BASE_C, build_mup_nb201, mup_optimizer
+
+        net = build_mup_nb201(
+            cell, C=C, N=N, num_classes=train_data.num_classes, in_channels=train_data.in_shape[0],
+            base_C=settings.get("mup_base_C", BASE_C), seed=seed,
+        )  # fmt: skip
+        make_optimizer = lambda m: mup_optimizer(m, cfg.lr, cfg.momentum, cfg.nesterov, cfg.weight_decay)
+    else:
+        net = build_model(
+            "nb201", cell, width=C, cells_per_stage=N, num_classes=train_data.num_classes,
+            in_shape=train_data.in_shape, init=init, seed=seed,
+        )  # fmt: skip
+    record = train(net, train_data, test_data, cfg, checkpoint_path=checkpoint_path, make_optimizer=make_optimizer)
     final = record["final"]
     return {
         "arch": cell,

@@ -173,8 +173,8 @@ def enumerate_dags(n_nodes: int = 5) -> Iterator[str]:
 def chain_dag(depth: int, n_nodes: int | None = None) -> str:
     """A plain chain with ``depth`` layers (``depth`` = 0 is the skip-only base network)."""
     n = n_nodes if n_nodes is not None else max(depth, 1) + 1
-    if depth < 0 or depth > n - 1:
-        raise ValueError(f"a chain of depth {depth} needs between {depth + 1} and more nodes, got {n}")
+    if depth < 0 or n < 2 or depth > n - 1:
+        raise ValueError(f"a chain of depth {depth} >= 0 needs at least {max(depth + 1, 2)} nodes, got {n_nodes}")
     groups = []
     for t in range(1, n):
         op = "2" if t <= depth else "1"
@@ -186,7 +186,7 @@ def chain_dag(depth: int, n_nodes: int | None = None) -> str:
 # NAS-Bench-201 strings
 # ---------------------------------------------------------------------------------------------
 
-_NB201_ITEM = re.compile(r"^([a-z0-9_]+)~(\d+)$")
+_NB201_ITEM = re.compile(r"([a-z0-9_]+)~(\d+)")
 
 
 def parse_nb201(arch: str) -> Graph:
@@ -201,7 +201,7 @@ def parse_nb201(arch: str) -> Graph:
         )
     edges = []
     for t, node in enumerate(nodes, start=1):
-        if not (node.startswith("|") and node.endswith("|")):
+        if not (node.startswith("|") and node.endswith("|")) or "||" in node:
             raise ValueError(f"NAS-Bench-201 node group {node!r} must be wrapped in '|'; e.g. {NB201_EXAMPLE!r}")
         items = [x for x in node.split("|") if x]
         if len(items) != t:
@@ -210,7 +210,7 @@ def parse_nb201(arch: str) -> Graph:
             )
         seen = set()
         for item in items:
-            m = _NB201_ITEM.match(item)
+            m = _NB201_ITEM.fullmatch(item)
             if m is None:
                 raise ValueError(f"NAS-Bench-201 item {item!r} is not 'op~source'; e.g. 'nor_conv_3x3~0'")
             op, src = m.group(1), int(m.group(2))
@@ -219,10 +219,10 @@ def parse_nb201(arch: str) -> Graph:
             if src >= t:
                 raise ValueError(
                     f"NAS-Bench-201 item {item!r} feeds node {t} from node {src}: a source must "
-                    f"be an earlier node (< {t}), else the graph has a cycle"
+                    f"be an earlier node (< {t}), else the graph has a cycle; e.g. {NB201_EXAMPLE!r}"
                 )
             if src in seen:
-                raise ValueError(f"NAS-Bench-201 node {t} lists source {src} twice in {node!r}")
+                raise ValueError(f"NAS-Bench-201 node {t} lists source {src} twice in {node!r}; e.g. {NB201_EXAMPLE!r}")
             seen.add(src)
             edges.append(Edge(src, t, op))
     return Graph("nb201", NB201_NODES, tuple(sorted(edges, key=lambda e: (e.dst, e.src))))
@@ -287,10 +287,11 @@ def base_arch(family: str, n_nodes: int = 5) -> str:
     """The shallow base network of a family: L = 1 (input -> hidden -> output).
 
     For MLP/CNN DAGs this is the all-skip chain (every path has no parameterised edge), for
-    NB201 a single 3x3 conv edge 0 -> 3 (one path of depth 1).
+    NB201 a single skip edge 0 -> 3 (one path of depth 1 under the release's counting: the
+    macro network's stem, reductions and classifier around an identity cell).
     """
     if check_family(family) == "nb201":
-        return "|none~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|"
+        return "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"
     return chain_dag(0, n_nodes)
 
 

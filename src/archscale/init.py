@@ -139,6 +139,7 @@ def init_(
     """Initialise by name: ``arch_aware`` (eq. 4) or ``kaiming``. ``readout`` defaults to the
     scheme's own rule (``mup`` for arch_aware, ``kaiming`` for kaiming)."""
     _check("init scheme", scheme, INIT_SCHEMES)
+    _check("in-degree convention", in_degree, IN_DEGREES)
     if scheme == "arch_aware":
         return arch_aware_init_(model, in_degree=in_degree, readout=readout or "mup", generator=generator)
     return kaiming_init_(model, readout=readout or "kaiming", generator=generator)

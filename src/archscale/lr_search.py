@@ -34,7 +34,7 @@ CRITERIA = ("min_loss", "loss_ratio")
 
 def lr_grid(lo_exp: float, hi_exp: float, step: float = 0.5) -> list[float]:
     """Powers of two from 2^lo_exp to 2^hi_exp in steps of ``step`` octaves (inclusive)."""
-    if step <= 0 or hi_exp < lo_exp:
+    if not (math.isfinite(lo_exp) and math.isfinite(hi_exp)) or step <= 0 or hi_exp < lo_exp:
         raise ValueError(f"lr grid needs step > 0 and hi >= lo, got lo={lo_exp}, hi={hi_exp}, step={step}")
     n = int(math.floor((hi_exp - lo_exp) / step + 1e-9)) + 1
     return [float(2.0 ** (lo_exp + i * step)) for i in range(n)]
@@ -66,6 +66,8 @@ def batched_sweep(
     if not lrs or any(not (lr > 0 and math.isfinite(lr)) for lr in lrs):
         raise ValueError(f"learning rates must be positive and finite, got {list(lrs)}")
     check_batch_size(cfg.batch_size, train_data)
+    if steps is not None and steps < 1:
+        raise ValueError(f"a sweep needs at least one step, got steps={steps}")
     device = train_data.x.device
     k = len(lrs)
     base = copy.deepcopy(model).to(device)
@@ -97,7 +99,7 @@ def batched_sweep(
                     x = augment_batch(x, generator=generator)
                 with autocast(bf16, device):
                     per_copy = batched_loss(params, buffers, x, y)
-                grads = torch.autograd.grad(per_copy.sum(), plist)
+                grads = torch.autograd.grad(per_copy.sum(), plist, allow_unused=True)
                 scale = lr_multiplier(step, total, cfg, steps_per_epoch)
                 with torch.no_grad():
                     finite = torch.isfinite(per_copy) & (per_copy <= cfg.max_loss)
@@ -124,15 +126,18 @@ def batched_sweep(
 @torch.no_grad()
 def _sgd_update(
     params: list[torch.Tensor],
-    grads: Sequence[torch.Tensor],
+    grads: Sequence[torch.Tensor | None],
     momenta: list[torch.Tensor],
     rates: torch.Tensor,
     cfg: TrainConfig,
 ) -> None:
     """torch.optim.SGD's update (weight decay, momentum with buffer = g on the first step,
     nesterov) on stacked parameters with one rate per copy; NaN grads of frozen copies are
-    zeroed so they stay frozen."""
+    zeroed so they stay frozen. A parameter off every input->output path has no gradient and,
+    as in torch.optim.SGD, is not updated."""
     for p, g, m in zip(params, grads, momenta, strict=True):
+        if g is None:
+            continue
         g = torch.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0)
         if cfg.weight_decay:
             g = g.add(p, alpha=cfg.weight_decay)

@@ -60,7 +60,7 @@ def fig_lr_scaling(table: pd.DataFrame, *, experiment: str, dataset: str) -> Fig
     for ax, k in zip(axes[0], kernels, strict=True):
         s = summary[summary["kernel_size"] == k]
         stats = lr_correlation(s["measured_lr"], s["predicted_lr"])
-        yerr = np.vstack([s["measured_lr"] - s["lo"], s["hi"] - s["measured_lr"]])
+        yerr = np.clip(np.vstack([s["measured_lr"] - s["lo"], s["hi"] - s["measured_lr"]]), 0, None)
         ax.errorbar(s["predicted_lr"], s["measured_lr"], yerr=yerr, fmt="o", ms=4, alpha=0.8, capsize=2)
         vals = pd.concat([s["predicted_lr"], s["lo"], s["hi"]])
         vals = vals[np.isfinite(vals) & (vals > 0)]

@@ -41,6 +41,14 @@ class DepthConvention:
     no_param_paths: Literal["base", "count"] = "count"
     no_path: Literal["base", "error"] = "error"
 
+    def __post_init__(self) -> None:
+        if self.offset < 1 or any(d < 1 for d in self.base_depths) or not self.base_depths:
+            raise ValueError(f"depth convention {self.name!r}: offset and base depths must be >= 1")
+        if self.no_param_paths not in ("base", "count"):
+            raise ValueError(f"depth convention {self.name!r}: no_param_paths must be 'base' or 'count'")
+        if self.no_path not in ("base", "error"):
+            raise ValueError(f"depth convention {self.name!r}: no_path must be 'base' or 'error'")
+
     def depths(self, graph: Graph) -> list[int]:
         counts = list(graph.param_counts())
         if not counts:

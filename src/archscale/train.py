@@ -16,6 +16,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,7 @@ class TrainConfig:
             "lr": self.lr > 0 and math.isfinite(self.lr),
             "momentum": 0 <= self.momentum < 1,
             "weight_decay": self.weight_decay >= 0,
-            "warmup_epochs": self.warmup_epochs >= 0,
+            "warmup_epochs": 0 <= self.warmup_epochs <= self.epochs,
             "label_smoothing": 0 <= self.label_smoothing < 1,
             "checkpoint_every": self.checkpoint_every >= 0,
         }
@@ -143,18 +144,33 @@ def evaluate(model: nn.Module, data: TensorData, *, batch_size: int = 1024, bf16
     return {"loss": loss if math.isfinite(loss) else float("nan"), "acc": acc}
 
 
-def _checkpoint_meta(cfg: TrainConfig, model: nn.Module) -> dict[str, Any]:
-    arch = getattr(model, "archscale_arch", type(model).__name__)
-    return {"version": __version__, "config": cfg.digest(), "arch": str(arch)}
+def model_fingerprint(model: nn.Module) -> str:
+    """Hash of a model's kind, architecture, parameter names, shapes and *current* values:
+    taken before training, it tells apart another family, width, init scheme or init seed."""
+    h = hashlib.sha256()
+    kind = (type(model).__name__, getattr(model, "archscale_family", ""), getattr(model, "archscale_arch", ""))
+    h.update("|".join(kind).encode())
+    for name, t in model.state_dict().items():
+        h.update(f"{name}{tuple(t.shape)}{t.dtype}".encode())
+        h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
-def load_checkpoint(path: Path, cfg: TrainConfig, model: nn.Module) -> dict[str, Any] | None:
-    """The checkpoint at ``path`` if it was written by this version for this config and model;
-    a mismatching one is ignored (and reported), never silently reused."""
+def _checkpoint_meta(cfg: TrainConfig, fingerprint: str) -> dict[str, Any]:
+    return {"version": __version__, "config": cfg.digest(), "model": fingerprint}
+
+
+def load_checkpoint(path: Path, cfg: TrainConfig, fingerprint: str) -> dict[str, Any] | None:
+    """The checkpoint at ``path`` if it was written by this version for this config and this
+    initial model; a mismatching or unreadable one is ignored (and reported), never reused."""
     if not path.exists():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    meta = _checkpoint_meta(cfg, model)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a truncated or foreign file: start over, say why
+        print(f"archscale: ignoring unreadable checkpoint {path}: {err}", file=sys.stderr)
+        return None
+    meta = _checkpoint_meta(cfg, fingerprint)
     if state.get("meta") != meta:
         print(f"archscale: ignoring checkpoint {path}: written for {state.get('meta')}, now {meta}", file=sys.stderr)
         return None
@@ -169,6 +185,7 @@ def train(
     *,
     checkpoint_path: str | os.PathLike | None = None,
     progress: bool | None = None,
+    make_optimizer: Callable[[nn.Module], torch.optim.Optimizer] | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` in place; return a JSON-ready record of the run.
 
@@ -176,6 +193,8 @@ def train(
     per-step losses, ``diverged`` and ``diverged_step``, and wall time. With
     ``checkpoint_path`` and ``cfg.checkpoint_every`` the run saves atomically every N epochs and
     resumes from a matching checkpoint, giving the same numbers as an uninterrupted run on CPU.
+    ``make_optimizer(model)`` replaces the default ``torch.optim.SGD`` (e.g. μP's MuSGD); the
+    schedule then scales each param group's own initial rate.
     """
     device = train_data.x.device
     check_batch_size(cfg.batch_size, train_data)
@@ -183,13 +202,18 @@ def train(
     bf16 = use_bf16(cfg, device)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=cfg.lr,
-        momentum=cfg.momentum,
-        nesterov=cfg.nesterov and cfg.momentum > 0,
-        weight_decay=cfg.weight_decay,
-    )
+    fingerprint = model_fingerprint(model)
+    if make_optimizer is not None:
+        optimizer = make_optimizer(model)
+    else:
+        optimizer = torch.optim.SGD(
+            model.parameters(),
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            nesterov=cfg.nesterov and cfg.momentum > 0,
+            weight_decay=cfg.weight_decay,
+        )
+    peaks = [group["lr"] for group in optimizer.param_groups]
     step_fn = torch.compile(model) if cfg.compile else model
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
     steps_per_epoch = len(train_data) // cfg.batch_size
@@ -203,7 +227,7 @@ def train(
     }
     start_epoch, elapsed = 0, 0.0
     ckpt = Path(checkpoint_path) if checkpoint_path else None
-    if ckpt is not None and (state := load_checkpoint(ckpt, cfg, model)) is not None:
+    if ckpt is not None and (state := load_checkpoint(ckpt, cfg, fingerprint)) is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
@@ -224,8 +248,9 @@ def train(
             correct = torch.zeros((), device=device)
             for i, (x, y) in enumerate(iterate_batches(train_data, cfg.batch_size, generator=generator)):
                 step = epoch * steps_per_epoch + i
-                for group in optimizer.param_groups:
-                    group["lr"] = cfg.lr * lr_multiplier(step, total_steps, cfg, steps_per_epoch)
+                mult = lr_multiplier(step, total_steps, cfg, steps_per_epoch)
+                for group, peak in zip(optimizer.param_groups, peaks, strict=True):
+                    group["lr"] = peak * mult
                 if cfg.augment:
                     x = augment_batch(x, generator=generator)
                 if device.type == "cuda":
@@ -264,7 +289,7 @@ def train(
                 record["wall_time_s"] = elapsed + time.perf_counter() - t0
                 atomic_torch_save(
                     {
-                        "meta": _checkpoint_meta(cfg, model),
+                        "meta": _checkpoint_meta(cfg, fingerprint),
                         "model": model.state_dict(),
                         "optimizer": optimizer.state_dict(),
                         "generator": generator.get_state(),

@@ -13,7 +13,8 @@ from archscale.experiments import combine_base_lr  # noqa: E402
 sm = snakemake  # noqa: F821
 base_lr = combine_base_lr([pd.read_csv(f) for f in sm.input.base])
 kernel = int(sm.wildcards.kernel)
-table = lr_table(sm.params.family, base_lr, archs=sm.params.archs, kernel_size=kernel if sm.params.family == "cnn" else None)
+q = kernel if sm.params.family == "cnn" else None  # eq. 9's kernel factor applies to CNNs only
+table = lr_table(sm.params.family, base_lr, archs=sm.params.archs, kernel_size=q)
 table.insert(1, "kernel_size", kernel)
 table["base_lr"] = base_lr
 table = table.rename(columns={"lr": "predicted_lr"})

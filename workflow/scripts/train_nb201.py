@@ -7,12 +7,14 @@ from pathlib import Path
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821, SIM115
 
 import pandas as pd  # noqa: E402
+import torch  # noqa: E402
 
 from archscale.atomic import atomic_write_csv  # noqa: E402
 from archscale.data import load_dataset, resolve_device  # noqa: E402
 from archscale.experiments import combine_base_lr, train_cell  # noqa: E402
 
 sm = snakemake  # noqa: F821
+torch.set_num_threads(sm.threads)  # the rule's threads: parallel jobs must not oversubscribe
 p = sm.params
 device = resolve_device(p.run["device"])
 train_data = load_dataset(sm.wildcards.dataset, p.run["data_root"], "train", device, download=p.run["download"])
@@ -22,7 +24,8 @@ ckpt_dir = Path(sm.output.table).with_suffix(".ckpt")
 rows = []
 for cell in p.cells:
     for seed in p.seeds:
-        ckpt = ckpt_dir / f"{hashlib.sha1(f'{cell}|{seed}'.encode()).hexdigest()[:16]}.pt" if p.recipe["checkpoint_every"] else None
+        key = hashlib.sha1(f"{cell}|{seed}".encode()).hexdigest()[:16]
+        ckpt = ckpt_dir / f"{key}.pt" if p.recipe["checkpoint_every"] else None
         row = train_cell(cell, train_data, test_data, recipe=sm.wildcards.recipe, settings=p.recipe,
                          C=p.model["C"], N=p.model["N"], seed=seed, base_lr=base_lr, checkpoint_path=ckpt)  # fmt: skip
         print(f"{cell} seed {seed}: lr {row['lr']:.4g} test acc {row['test_acc']:.2f}", file=sys.stderr)

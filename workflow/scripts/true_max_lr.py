@@ -5,12 +5,14 @@ import sys
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821, SIM115
 
 import pandas as pd  # noqa: E402
+import torch  # noqa: E402
 
 from archscale.atomic import atomic_write_csv  # noqa: E402
 from archscale.data import load_dataset, resolve_device  # noqa: E402
 from archscale.experiments import measure_max_lr  # noqa: E402
 
 sm = snakemake  # noqa: F821
+torch.set_num_threads(sm.threads)  # the rule's threads: parallel jobs must not oversubscribe
 p = sm.params
 data = load_dataset(
     sm.wildcards.dataset, p.run["data_root"], "train", resolve_device(p.run["device"]), download=p.run["download"]
