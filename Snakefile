@@ -27,6 +27,19 @@ include: "rules/train.smk"
 include: "rules/figures.smk"
 
 
+# Cheap aggregation and plotting run where Snakemake runs, never as cluster jobs.
+localrules:
+    all,
+    scaled_lrs,
+    aggregate_lr,
+    aggregate_nb201,
+    plot_lr_figure,
+    plot_nb201,
+    plot_init_signal,
+    tables,
+    figures_readme,
+
+
 rule all:
     input:
         all_targets(),

@@ -1,18 +1,19 @@
 # Stage 1: the maximal learning rate of each shallow base network (L = 1: input -> hidden ->
-# output), one batched grid search per seed.
+# output), one batched grid search per seed, every seed in one job (there are few bases).
 
 
 rule base_lr_search:
     output:
-        table="results/base_lr/{dataset}/{family}_{act}_w{width}_k{kernel}/seed{seed}.csv",
+        table="results/base_lr/{dataset}/{family}_{act}_w{width}_k{kernel}.csv",
     params:
         base=base_params,
+        seeds=SEEDS,
         run=run_settings(),
         code=CODE_TRAIN,
     log:
-        "logs/base_lr_search/{dataset}/{family}_{act}_w{width}_k{kernel}/seed{seed}.log",
+        "logs/base_lr_search/{dataset}/{family}_{act}_w{width}_k{kernel}.log",
     benchmark:
-        "benchmarks/base_lr_search/{dataset}/{family}_{act}_w{width}_k{kernel}/seed{seed}.tsv"
+        "benchmarks/base_lr_search/{dataset}/{family}_{act}_w{width}_k{kernel}.tsv"
     threads: 1
     resources:
         mem_mb=4000,

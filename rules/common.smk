@@ -50,7 +50,7 @@ CODE_TRAIN = lib_hash(
     "graphs.py", "init.py", "models", "data.py", "train.py", "lr_search.py", "scaling.py", "experiments.py", "atomic.py"
 )
 CODE_SCALING = lib_hash("graphs.py", "scaling.py", "analysis.py", "atomic.py")
-CODE_ANALYSIS = lib_hash("analysis.py", "atomic.py")
+CODE_ANALYSIS = lib_hash("analysis.py", "report.py", "atomic.py")
 CODE_PLOTS = lib_hash("plots.py", "analysis.py", "atomic.py")
 
 
@@ -72,8 +72,8 @@ def exp_archs(exp):
     archs = e.get("archs", "sample")
     if archs == "sample":
         return sample_space(e["family"], e.get("n_archs", 24), seed=e.get("sample_seed", 0), n_nodes=n_nodes)
-    if archs == "chains":
-        return [chain_dag(d - 3 if d >= 3 else 0, n_nodes=max(d - 2, 2)) for d in e.get("depths", [])]
+    if archs == "chains":  # release counting: L = parameterised layers + 3, so L = 3 is the base
+        return [chain_dag(d - 3, n_nodes=max(d - 2, 2)) for d in e.get("depths", [3, 4, 5, 6, 7, 8, 9, 10])]
     for i, a in enumerate(archs):
         try:
             parse_arch(e["family"], a)
@@ -106,12 +106,33 @@ def exp_base(exp, kernel):
     return base_key(e["family"], e.get("activation", "relu"), e["width"], base_kernel)
 
 
+def exp_figure(exp):
+    return EXPERIMENTS[exp].get("figure", exp)
+
+
+#: figure name -> its experiments (panels), in config order
+LR_FIGURES = {}
+for _exp in EXPERIMENTS:
+    LR_FIGURES.setdefault(exp_figure(_exp), []).append(_exp)
+
+
+def figure_datasets(fig):
+    return sorted({ds for exp in LR_FIGURES[fig] for ds in EXPERIMENTS[exp]["datasets"]})
+
+
+def figure_tables(wc):
+    """The tidy LR tables drawn in figure ``wc.fig`` for ``wc.dataset``."""
+    return [
+        f"results/tables/lr_{exp}_{wc.dataset}.csv"
+        for exp in LR_FIGURES[wc.fig]
+        if wc.dataset in EXPERIMENTS[exp]["datasets"]
+    ]
+
+
 def lr_figure_targets():
-    out = []
-    for exp, e in EXPERIMENTS.items():
-        for ds in e["datasets"]:
-            out += expand("figures/{exp}_{dataset}.{ext}", exp=exp, dataset=ds, ext=("pdf", "png"))
-    return out
+    return [
+        f"figures/{fig}_{ds}.{ext}" for fig in LR_FIGURES for ds in figure_datasets(fig) for ext in ("pdf", "png")
+    ]
 
 
 def lr_tables():
@@ -144,11 +165,26 @@ NB201_BASE = base_key("nb201", "relu", NB201["C"], 3)
 def nb201_recipe(recipe):
     """The training settings of a recipe (all but the rate and init are the benchmark's)."""
     keys = ("epochs", "batch_size", "lr", "momentum", "nesterov", "weight_decay", "augment", "checkpoint_every")
-    return {k: NB201[k] for k in keys}
+    out = {k: NB201[k] for k in keys}
+    if recipe == "mup":
+        out["mup_base_C"] = NB201["mup_base_C"]
+    return out
+
+
+NATS_PATH = config.get("nats_bench_path")
+NATS_DATASETS = ("cifar10", "cifar100", "imagenet16-120")
+
+
+def nats_inputs(wc):
+    """The benchmark's published accuracies for a dataset, when a NATS-Bench folder is set."""
+    if NATS_PATH and wc.dataset in NATS_DATASETS:
+        return [f"results/nats/{wc.dataset}.csv"]
+    return []
 
 
 def nb201_targets():
-    return ["figures/fig4_nb201.pdf", "figures/fig4_nb201.png"]
+    figs = ["fig4_nb201", "fig9_kendall_seeds"] + (["fig8_mup_nb201"] if "mup" in NB201["recipes"] else [])
+    return [f"figures/{f}.{ext}" for f in figs for ext in ("pdf", "png")]
 
 
 def table_targets():
@@ -156,7 +192,12 @@ def table_targets():
 
 
 def all_targets():
-    return lr_figure_targets() + nb201_targets() + table_targets()
+    return (
+        lr_figure_targets()
+        + nb201_targets()
+        + table_targets()
+        + ["figures/fig_init_signal.pdf", "figures/fig_init_signal.png", "figures/README.md"]
+    )
 
 
 # ---------------------------------------------------------------------------------------------

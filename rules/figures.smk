@@ -1,18 +1,20 @@
 # Stage 4: tidy tables -> the paper's figures (PDF + PNG) and tables (CSV + LaTeX + Markdown).
 
 
-rule plot_lr_experiment:
+rule plot_lr_figure:
     input:
-        table="results/tables/lr_{exp}_{dataset}.csv",
+        tables=figure_tables,
     output:
-        pdf=report("figures/{exp}_{dataset}.pdf", category="Learning rates", caption="../report/lr_figure.rst"),
-        png="figures/{exp}_{dataset}.png",
+        pdf=report("figures/{fig}_{dataset}.pdf", category="Learning rates", caption="../report/lr_figure.rst"),
+        png="figures/{fig}_{dataset}.png",
+    wildcard_constraints:
+        fig="|".join(LR_FIGURES),
     params:
-        exp="{exp}",
+        fig="{fig}",
         dataset="{dataset}",
         code=CODE_PLOTS,
     log:
-        "logs/plot_lr_experiment/{exp}_{dataset}.log",
+        "logs/plot_lr_figure/{fig}_{dataset}.log",
     threads: 1
     resources:
         mem_mb=1000,
@@ -20,20 +22,23 @@ rule plot_lr_experiment:
     conda:
         "../envs/plot.yaml"
     script:
-        "../workflow/scripts/plot_lr_experiment.py"
+        "../workflow/scripts/plot_lr_figure.py"
 
 
 rule plot_nb201:
     input:
         tables=expand("results/tables/nb201_{dataset}.csv", dataset=NB201["datasets"]),
     output:
-        pdf=report("figures/fig4_nb201.pdf", category="NAS-Bench-201", caption="../report/fig4.rst"),
-        png="figures/fig4_nb201.png",
+        pdf=report("figures/{nbfig}.pdf", category="NAS-Bench-201", caption="../report/{nbfig}.rst"),
+        png="figures/{nbfig}.png",
+    wildcard_constraints:
+        nbfig="fig4_nb201|fig8_mup_nb201|fig9_kendall_seeds",
     params:
+        figure="{nbfig}",
         datasets=NB201["datasets"],
         code=CODE_PLOTS,
     log:
-        "logs/plot_nb201/fig4.log",
+        "logs/plot_nb201/{nbfig}.log",
     threads: 1
     resources:
         mem_mb=1000,
@@ -42,6 +47,46 @@ rule plot_nb201:
         "../envs/plot.yaml"
     script:
         "../workflow/scripts/plot_nb201.py"
+
+
+rule init_signal:
+    output:
+        table="results/init_signal/signal.csv",
+    params:
+        settings=config["init_signal"],
+        code=CODE_TRAIN,
+    log:
+        "logs/init_signal/signal.log",
+    benchmark:
+        "benchmarks/init_signal/signal.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow/scripts/init_signal.py"
+
+
+rule plot_init_signal:
+    input:
+        table=rules.init_signal.output.table,
+    output:
+        pdf=report("figures/fig_init_signal.pdf", category="Initialisation", caption="../report/fig_init_signal.rst"),
+        png="figures/fig_init_signal.png",
+    params:
+        code=CODE_PLOTS,
+    log:
+        "logs/plot_init_signal/fig.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/plot.yaml"
+    script:
+        "../workflow/scripts/plot_init_signal.py"
 
 
 rule tables:
@@ -70,3 +115,26 @@ rule tables:
         "../envs/plot.yaml"
     script:
         "../workflow/scripts/tables.py"
+
+
+rule figures_readme:
+    input:
+        lr=rules.tables.output.lr_csv,
+        nb201=rules.tables.output.nb201_csv,
+        top=rules.tables.output.top_csv,
+        signal=rules.init_signal.output.table,
+        figures=[t for t in lr_figure_targets() + nb201_targets() if t.endswith(".png")] + ["figures/fig_init_signal.png"],
+    output:
+        readme="figures/README.md",
+    params:
+        code=CODE_ANALYSIS,
+    log:
+        "logs/figures_readme/readme.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/plot.yaml"
+    script:
+        "../workflow/scripts/figures_readme.py"

@@ -4,12 +4,7 @@
 
 rule scaled_lrs:
     input:
-        base=lambda wc: expand(
-            "results/base_lr/{dataset}/{base}/seed{seed}.csv",
-            dataset=wc.dataset,
-            base=exp_base(wc.exp, wc.kernel),
-            seed=SEEDS,
-        ),
+        base=lambda wc: f"results/base_lr/{wc.dataset}/{exp_base(wc.exp, wc.kernel)}.csv",
     output:
         table="results/lr/{exp}/{dataset}/k{kernel}/predicted.csv",
     params:

@@ -6,7 +6,7 @@
 rule train_nb201:
     input:
         base=lambda wc: (
-            expand("results/base_lr/{dataset}/{base}/seed{seed}.csv", dataset=wc.dataset, base=NB201_BASE, seed=SEEDS)
+            [f"results/base_lr/{wc.dataset}/{NB201_BASE}.csv"]
             if wc.recipe == "principled"
             else []
         ),
@@ -34,14 +34,34 @@ rule train_nb201:
         "../workflow/scripts/train_nb201.py"
 
 
+rule nats_published:
+    output:
+        table="results/nats/{dataset}.csv",
+    params:
+        path=NATS_PATH,
+        cells=NB201_CELLS,
+        code=lib_hash("nats.py", "atomic.py"),
+    log:
+        "logs/nats_published/{dataset}.log",
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow/scripts/nats_published.py"
+
+
 rule aggregate_nb201:
     input:
-        lambda wc: expand(
+        runs=lambda wc: expand(
             "results/nb201/{dataset}/{recipe}/shard{shard}.csv",
             dataset=wc.dataset,
             recipe=NB201["recipes"],
             shard=range(NB201_SHARDS),
         ),
+        nats=nats_inputs,
     output:
         table="results/tables/nb201_{dataset}.csv",
     params:

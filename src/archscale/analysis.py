@@ -11,8 +11,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import torch
-from scipy import stats
 
 from archscale.graphs import enumerate_space, parse
 from archscale.scaling import UntrainableArchitecture, get_convention, lr_factor
@@ -60,11 +58,10 @@ def lr_table(
     return pd.DataFrame(rows, columns=["arch", "n_paths", "depths", "lr_factor", "lr", "reason"])
 
 
-@torch.no_grad()
 def node_signal(
     family: str,
     arch: str,
-    x: torch.Tensor,
+    x,
     *,
     width: int,
     init: str,
@@ -77,6 +74,8 @@ def node_signal(
     ``x`` enters the DAG body directly (node 0), so it must have ``width`` features (MLP) or
     channels (CNN). Nodes with no input report 0.
     """
+    import torch
+
     from archscale.models import build_model
 
     in_shape = tuple(x.shape[1:])
@@ -92,12 +91,29 @@ def node_signal(
         activation=activation,
     )
     ref = float(x.pow(2).mean())
-    return [float(h.pow(2).mean()) / ref for h in model.body.node_outputs(x)]
+    with torch.no_grad():
+        return [float(h.pow(2).mean()) / ref for h in model.body.node_outputs(x)]
+
+
+def combine_base_lr(tables: Sequence[pd.DataFrame] | pd.DataFrame) -> float:
+    """The base network's maximal rate over seeds: the geometric mean of the per-seed picks
+    (rates live on a log grid). Takes one table with a ``seed`` column or one table per seed.
+    Raises when no seed found a rate."""
+    if isinstance(tables, pd.DataFrame):
+        picks = tables.groupby("seed")["max_lr"].first().to_numpy(dtype=float)
+    else:
+        picks = np.array([float(t["max_lr"].iloc[0]) for t in tables])
+    ok = picks[np.isfinite(picks) & (picks > 0)]
+    if ok.size == 0:
+        raise ValueError("every rate diverged for the base network at every seed; lower lr_search.min_exp")
+    return float(np.exp(np.log(ok).mean()))
 
 
 def lr_correlation(measured: Sequence[float], predicted: Sequence[float]) -> dict[str, float]:
     """Pearson r of log rates, Spearman rho, median |log2(measured / predicted)| over the
     finite pairs."""
+    from scipy import stats
+
     m = np.asarray(measured, dtype=float)
     p = np.asarray(predicted, dtype=float)
     ok = np.isfinite(m) & np.isfinite(p) & (m > 0) & (p > 0)
@@ -119,17 +135,7 @@ def kendall_top_k(
     """Kendall tau between two accuracy lists restricted to the reference's top-K% (the paper's
     fig. 4b: how well the benchmark's ranking of its best cells survives a better recipe)."""
     ref = np.asarray(reference, dtype=float)
-    oth = np.asarray(other, dtype=float)
-    ok = np.isfinite(ref) & np.isfinite(oth)
-    ref, oth = ref[ok], oth[ok]
-    order = np.argsort(-ref, kind="stable")
-    rows = []
-    for k in percents:
-        n = max(int(math.ceil(len(ref) * k / 100.0)), 0)
-        idx = order[:n]
-        tau = float(stats.kendalltau(ref[idx], oth[idx]).statistic) if n >= 3 else math.nan
-        rows.append({"top_percent": k, "n": n, "kendall_tau": tau})
-    return pd.DataFrame(rows)
+    return _kendall_top_k(ref, ref, np.asarray(other, dtype=float), percents)
 
 
 def pairwise_gaps(reference: Sequence[float], other: Sequence[float]) -> pd.DataFrame:
@@ -142,6 +148,8 @@ def pairwise_gaps(reference: Sequence[float], other: Sequence[float]) -> pd.Data
 
 
 def ranking_summary(reference: Sequence[float], other: Sequence[float], top: int = 10) -> dict[str, float]:
+    from scipy import stats
+
     ref = np.asarray(reference, dtype=float)
     oth = np.asarray(other, dtype=float)
     ok = np.isfinite(ref) & np.isfinite(oth)
@@ -184,12 +192,26 @@ def lr_correlation_table(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def nb201_cell_means(table: pd.DataFrame) -> pd.DataFrame:
+    """Per-cell mean test accuracy over seeds, one column per recipe (the benchmark's own
+    ``mean`` rows are dropped: its per-seed rows are averaged like ours)."""
+    t = table[table["seed"].astype(str) != "mean"]
+    return t.groupby(["arch", "recipe"])["test_acc"].mean().unstack("recipe")
+
+
+def _paired(wide: pd.DataFrame, a: str, b: str) -> tuple[np.ndarray, np.ndarray]:
+    """Columns ``a`` and ``b`` over the cells where both are known (``a`` may equal ``b``)."""
+    ok = wide[a].notna() & wide[b].notna()
+    return wide.loc[ok, a].to_numpy(), wide.loc[ok, b].to_numpy()
+
+
 def nb201_table(tables: dict[str, pd.DataFrame], reference: str = "standard") -> pd.DataFrame:
     """``table_nb201``: per dataset and recipe, accuracy over cells (mean over seeds per cell),
-    gain over the reference recipe, and agreement of the rankings."""
+    gain over the reference recipe, and agreement of the rankings; with the benchmark's
+    published numbers present (recipe ``nats``), the same against them (``*_vs_nats``)."""
     rows = []
     for ds, t in tables.items():
-        wide = t.groupby(["arch", "recipe"])["test_acc"].mean().unstack("recipe")
+        wide = nb201_cell_means(t)
         for recipe in wide.columns:
             acc = wide[recipe]
             row = {
@@ -203,13 +225,21 @@ def nb201_table(tables: dict[str, pd.DataFrame], reference: str = "standard") ->
                 "mean_lr": float(t.loc[t["recipe"] == recipe, "lr"].mean()),
             }
             if reference in wide.columns:
-                both = wide[[reference, recipe]].dropna()
-                diff = both[recipe] - both[reference]
+                ref, oth = _paired(wide, reference, recipe)
+                diff = oth - ref
                 row.update(
                     mean_gain=float(diff.mean()),
                     frac_improved=float((diff > 0).mean()),
-                    **ranking_summary(both[reference], both[recipe]),
+                    **ranking_summary(ref, oth),
                     paper_mean_gain=PAPER_NB201_GAIN.get(ds, math.nan) if recipe == "principled" else math.nan,
+                )
+            if "nats" in wide.columns:
+                ref, oth = _paired(wide, "nats", recipe)
+                agree = ranking_summary(ref, oth)
+                row.update(
+                    mean_gain_vs_nats=float((oth - ref).mean()),
+                    kendall_tau_vs_nats=agree["kendall_tau"],
+                    spearman_rho_vs_nats=agree["spearman_rho"],
                 )
             rows.append(row)
     return pd.DataFrame(rows)
@@ -219,7 +249,7 @@ def nb201_top_table(tables: dict[str, pd.DataFrame], reference: str = "standard"
     """``table_nb201_top``: Kendall tau within the reference's top-K% cells, per dataset."""
     out = []
     for ds, t in tables.items():
-        wide = t.groupby(["arch", "recipe"])["test_acc"].mean().unstack("recipe")
+        wide = nb201_cell_means(t)
         if reference not in wide.columns or other not in wide.columns:
             continue
         both = wide[[reference, other]].dropna()
@@ -232,3 +262,66 @@ def nb201_top_table(tables: dict[str, pd.DataFrame], reference: str = "standard"
         if out
         else pd.DataFrame(columns=["dataset", "comparison", "top_percent", "n", "kendall_tau"])
     )
+
+
+def seed_agreement(table: pd.DataFrame, *, reference: str = "standard", other: str = "principled") -> pd.DataFrame:
+    """Fig. 9's curves: Kendall tau within the reference's top-K% (by its seed-mean accuracy)
+    for other-vs-reference (seed means) and for every pair of the reference's own seeds."""
+    t = table[table["seed"].astype(str) != "mean"]
+    per_seed = t[t["recipe"] == reference].pivot_table(index="arch", columns="seed", values="test_acc")
+    mean = nb201_cell_means(table)
+    out = []
+    if other in mean.columns and reference in mean.columns:
+        both = mean[[reference, other]].dropna()
+        k = kendall_top_k(both[reference], both[other])
+        k["comparison"] = f"{other} vs {reference}"
+        out.append(k)
+    seeds = list(per_seed.columns)
+    ref_mean = mean[reference] if reference in mean.columns else None
+    for i, a in enumerate(seeds):
+        for b in seeds[i + 1 :]:
+            pair = per_seed[[a, b]].dropna()
+            # rank cells by the reference's seed mean, then compare the two seeds within that top-K
+            order = ref_mean.reindex(pair.index).to_numpy() if ref_mean is not None else pair[a].to_numpy()
+            k = _kendall_top_k_by(order, pair[a].to_numpy(), pair[b].to_numpy())
+            k["comparison"] = f"{reference} seed {a} vs {b}"
+            out.append(k)
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["top_percent", "n", "kendall_tau"])
+
+
+def _kendall_top_k(order: np.ndarray, x: np.ndarray, y: np.ndarray, percents: Sequence[float]) -> pd.DataFrame:
+    from scipy import stats
+
+    ok = np.isfinite(order) & np.isfinite(x) & np.isfinite(y)
+    order, x, y = order[ok], x[ok], y[ok]
+    idx_sorted = np.argsort(-order, kind="stable")
+    rows = []
+    for k in percents:
+        n = max(int(math.ceil(len(order) * k / 100.0)), 0)
+        idx = idx_sorted[:n]
+        tau = float(stats.kendalltau(x[idx], y[idx]).statistic) if n >= 3 else math.nan
+        rows.append({"top_percent": k, "n": n, "kendall_tau": tau})
+    return pd.DataFrame(rows)
+
+
+def _kendall_top_k_by(order, x, y, percents: Sequence[float] = TOP_K_PERCENTS) -> pd.DataFrame:
+    return _kendall_top_k(np.asarray(order, float), np.asarray(x, float), np.asarray(y, float), percents)
+
+
+def init_signal_table(*, family: str, n_dags: int, width: int, batch: int, seed: int) -> pd.DataFrame:
+    """Signal propagation of eq. 4 over ``n_dags`` random DAGs with a path (seeded): one row
+    per (DAG, convention) with mean squared output / input of the DAG body."""
+    import torch
+
+    from archscale.graphs import sample_space
+
+    dags = sample_space(family, n_dags, seed=seed)
+    shape = (batch, width) if family == "mlp" else (batch, width, 8, 8)
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+    rows = []
+    for i, dag in enumerate(dags):
+        for label, init, deg in (("kaiming", "kaiming", "source"), ("source", "arch_aware", "source"),
+                                 ("target", "arch_aware", "target")):  # fmt: skip
+            ratio = node_signal(family, dag, x, width=width, init=init, in_degree=deg, seed=seed + i)[-1]
+            rows.append({"dag": dag, "convention": label, "ratio": ratio, "width": width})
+    return pd.DataFrame(rows)

@@ -1,7 +1,10 @@
 """Atomic file writes: write to a temporary name in the same folder, fsync, then rename.
 
-A killed writer leaves at most a ``.tmp`` file behind, never a truncated file under the final
-name, so Snakemake and resumed runs never read half a result as a whole one.
+A killed writer leaves at most a hidden ``.NAME.*.tmp`` file behind, never a truncated file
+under the final name, so Snakemake and resumed runs never read half a result as a whole one.
+A failed write (disk full, read-only or forbidden folder) raises :class:`AtomicWriteError`, an
+``OSError`` whose message is one line naming the file, removes the temporary file and leaves
+whatever was already under the final name untouched.
 """
 
 from __future__ import annotations
@@ -14,23 +17,83 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+__all__ = [
+    "AtomicWriteError",
+    "atomic_path",
+    "atomic_savefig",
+    "atomic_torch_save",
+    "atomic_write",
+    "atomic_write_csv",
+    "atomic_write_json",
+    "atomic_write_table",
+    "atomic_write_text",
+]
+
+_FIX = "free disk space or fix the folder's permissions"
+
+
+class AtomicWriteError(OSError):
+    """Writing ``filename`` failed at the OS level (ENOSPC, EROFS, EACCES, ...).
+
+    ``str()`` is one line: ``cannot write <path>: <strerror>; free disk space or fix the
+    folder's permissions``. ``errno``/``strerror``/``filename`` are those of the OS error.
+    """
+
+    @classmethod
+    def wrap(cls, path: str | os.PathLike, err: OSError) -> AtomicWriteError:
+        return cls(err.errno, err.strerror or str(err) or type(err).__name__, str(path))
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {self.strerror}; {_FIX}"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename durable (best effort: not every file system lets a folder be fsynced)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success rename it over ``path``."""
+    """Yield a temporary path beside ``path``; on success rename it over ``path``.
+
+    On any exception the temporary file is removed and ``path`` keeps its old content (or
+    stays absent); an ``OSError`` (from the caller's writing or from this function's own
+    mkdir/fsync/rename) is re-raised as a one-line :class:`AtomicWriteError`.
+    """
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path: Path | None = None
     try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+        tmp_path = Path(tmp)
+        # mkstemp creates 0600 files; a result should get the usual permissions (0666 & ~umask)
+        os.fchmod(fd, 0o666 & ~_umask())
+        os.close(fd)
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, final)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
+        tmp_path = None
+        _fsync_dir(final.parent)
+    except AtomicWriteError:
         raise
+    except OSError as err:
+        raise AtomicWriteError.wrap(final, err) from err
+    finally:
+        if tmp_path is not None:
+            with contextlib.suppress(OSError):
+                tmp_path.unlink(missing_ok=True)
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[str]], Any]) -> None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from archscale.analysis import combine_base_lr  # noqa: F401  (re-exported: the workflow's name for it)
 from archscale.data import TensorData
 from archscale.lr_search import lr_grid, search_max_lr
 from archscale.models import build_model
@@ -70,16 +69,6 @@ def measure_max_lr(
     table["max_lr"] = best
     table["search_seconds"] = time.perf_counter() - t0
     return table
-
-
-def combine_base_lr(tables: Sequence[pd.DataFrame]) -> float:
-    """The base network's maximal rate over seeds: the geometric mean of the per-seed picks
-    (rates live on a log grid). Raises when no seed found a rate."""
-    picks = np.array([float(t["max_lr"].iloc[0]) for t in tables])
-    ok = picks[np.isfinite(picks) & (picks > 0)]
-    if ok.size == 0:
-        raise ValueError("every rate diverged for the base network at every seed; lower lr_search.min_exp")
-    return float(np.exp(np.log(ok).mean()))
 
 
 def train_cell(

@@ -22,15 +22,16 @@ from archscale.analysis import (  # noqa: E402
     TOP_K_PERCENTS,
     kendall_top_k,
     lr_correlation,
+    nb201_cell_means,
     pairwise_gaps,
 )
 
 TITLES = {
-    "fig2": "MLP topologies (eq. 8)",
-    "fig3": "CNN topologies (eq. 9)",
-    "fig5": "Plain MLPs of depth L (eq. 8)",
-    "fig6": "ImageNet (eq. 8)",
-    "fig7": "GELU (eq. 8/9)",
+    "fig2": "Fig. 2, MLP topologies (eq. 8)",
+    "fig3": "Fig. 3, CNN topologies (eq. 9)",
+    "fig5": "Fig. 5, plain MLPs of depth L (eq. 8)",
+    "fig6": "Fig. 6, figs. 5 and 2 on the ImageNet stand-in",
+    "fig7": "Fig. 7, GELU instead of ReLU (eq. 8/9)",
 }
 
 
@@ -49,16 +50,15 @@ def seed_summary(table: pd.DataFrame) -> pd.DataFrame:
     return g.drop(columns="log_mean")
 
 
-def fig_lr_scaling(table: pd.DataFrame, *, experiment: str, dataset: str) -> Figure:
-    """Figs. 2, 3, 5, 6, 7: measured vs predicted maximal rate, log-log, one panel per kernel
-    size; points are the geometric mean over seeds with min-max bars; identity line; Pearson r
-    (log rates, over seed means) and Spearman rho in each panel, the paper's r in the title."""
-    summary = seed_summary(table)
-    kernels = sorted(table["kernel_size"].unique())
-    fig, axes = plt.subplots(1, len(kernels), figsize=(4.2 * len(kernels), 4.0), squeeze=False)
-    family = experiment.split("_")[1] if "_" in experiment else ""
-    for ax, k in zip(axes[0], kernels, strict=True):
-        s = summary[summary["kernel_size"] == k]
+def fig_lr_scaling(table: pd.DataFrame, *, figure: str, dataset: str) -> Figure:
+    """Figs. 2, 3, 5, 6, 7: measured vs predicted maximal rate, log-log, one panel per
+    (experiment, kernel size); points are the geometric mean over seeds with min-max bars;
+    identity line; Pearson r (log rates, over seed means) and Spearman rho in each panel, the
+    paper's r in the panel title where it reports one."""
+    panels = table[["experiment", "kernel_size"]].drop_duplicates().to_records(index=False).tolist()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.0), squeeze=False)
+    for ax, (exp, k) in zip(axes[0], panels, strict=True):
+        s = seed_summary(table[(table["experiment"] == exp) & (table["kernel_size"] == k)])
         stats = lr_correlation(s["measured_lr"], s["predicted_lr"])
         yerr = np.clip(np.vstack([s["measured_lr"] - s["lo"], s["hi"] - s["measured_lr"]]), 0, None)
         ax.errorbar(s["predicted_lr"], s["measured_lr"], yerr=yerr, fmt="o", ms=4, alpha=0.8, capsize=2)
@@ -71,33 +71,39 @@ def fig_lr_scaling(table: pd.DataFrame, *, experiment: str, dataset: str) -> Fig
         ax.set_yscale("log")
         ax.set_xlabel("predicted maximal LR (eq. 8/9)")
         ax.set_ylabel("measured maximal LR (grid search)")
-        panel = f"{family.upper()} q={k}" if family == "cnn" else family.upper()
+        paper = PAPER_R.get(exp) or PAPER_R.get(exp.split("_")[0])
+        label = exp.split("_", 1)[1].replace("_", " ") + (f", q={k}" if "cnn" in exp else "")
         ax.set_title(
-            f"{panel}: r={stats['pearson_r']:.3f}, rho={stats['spearman_rho']:.3f}, n={stats['n']}", fontsize=9
+            f"{label}\nr={stats['pearson_r']:.3f} (paper {paper if paper else 'n/a'}), "
+            f"rho={stats['spearman_rho']:.3f}, n={stats['n']}",
+            fontsize=9,
         )
         ax.grid(True, which="both", alpha=0.3)
-    key = experiment.split("_")[0]
-    paper = PAPER_R.get(key)
-    fig.suptitle(
-        f"{TITLES.get(key, experiment)} on {dataset}" + (f" (paper: r = {paper})" if paper else ""), fontsize=11
-    )
+    key = figure.split("_")[0]
+    fig.suptitle(f"{TITLES.get(key, figure)}: measured vs predicted maximal LR on {dataset}", fontsize=11)
     fig.tight_layout()
     return fig
 
 
 def nb201_wide(table: pd.DataFrame, reference: str = "standard", other: str = "principled") -> pd.DataFrame:
     """Per-cell mean test accuracy over seeds, one column per recipe."""
-    mean = table.groupby(["arch", "recipe"])["test_acc"].mean().unstack("recipe")
+    mean = nb201_cell_means(table)
     return mean.dropna(subset=[c for c in (reference, other) if c in mean.columns])
 
 
-def fig_nb201(tables: dict[str, pd.DataFrame], *, reference: str = "standard", other: str = "principled") -> Figure:
+def nb201_reference(table: pd.DataFrame) -> str:
+    """The recipe others are compared with: the benchmark's published numbers when present."""
+    return "nats" if "nats" in set(table["recipe"]) else "standard"
+
+
+def fig_nb201(tables: dict[str, pd.DataFrame], *, reference: str | None = None, other: str = "principled") -> Figure:
     """Fig. 4: one row per dataset: (a) principled vs standard accuracy per cell, (b) Kendall
     tau between the two rankings within the reference's top-K%, (c) pairwise accuracy gaps."""
     fig, axes = plt.subplots(len(tables), 3, figsize=(13, 3.8 * len(tables)), squeeze=False)
     for row, (dataset, table) in zip(axes, tables.items(), strict=True):
-        wide = nb201_wide(table, reference, other)
-        ref, oth = wide[reference].to_numpy(), wide[other].to_numpy()
+        ref_name = reference or nb201_reference(table)
+        wide = nb201_wide(table, ref_name, other)
+        ref, oth = wide[ref_name].to_numpy(), wide[other].to_numpy()
         ax = row[0]
         ax.scatter(ref, oth, s=12, alpha=0.7)
         finite = np.concatenate([ref, oth])
@@ -107,13 +113,13 @@ def fig_nb201(tables: dict[str, pd.DataFrame], *, reference: str = "standard", o
             ax.plot([lo, hi], [lo, hi], "k--", lw=1)
         gain = np.nanmean(oth - ref) if len(ref) else math.nan
         ax.set_title(f"{dataset}: (a) accuracy, mean gain {gain:+.2f} pts", fontsize=9)
-        ax.set_xlabel(f"test accuracy, {reference} recipe (%)")
+        ax.set_xlabel(f"test accuracy, {ref_name} (%)")
         ax.set_ylabel(f"test accuracy, {other} recipe (%)")
         tau = kendall_top_k(ref, oth)
         ax = row[1]
         ax.plot(range(len(TOP_K_PERCENTS)), tau["kendall_tau"], "o-")
         ax.set_xticks(range(len(TOP_K_PERCENTS)), [f"{k:g}" for k in TOP_K_PERCENTS])
-        ax.set_xlabel(f"top-K% cells (by {reference} accuracy)")
+        ax.set_xlabel(f"top-K% cells (by {ref_name} accuracy)")
         ax.set_ylabel("Kendall tau")
         ax.set_ylim(-1.05, 1.05)
         ax.axhline(0, color="k", lw=0.5)
@@ -125,10 +131,82 @@ def fig_nb201(tables: dict[str, pd.DataFrame], *, reference: str = "standard", o
         ax.axvline(0, color="k", lw=0.5)
         flipped = float(np.mean(np.sign(gaps["gap_reference"]) != np.sign(gaps["gap_other"]))) if len(gaps) else 0.0
         ax.set_title(f"{dataset}: (c) pairwise gaps, {100 * flipped:.0f}% of pairs re-ranked", fontsize=9)
-        ax.set_xlabel(f"acc(i) - acc(j), {reference}")
+        ax.set_xlabel(f"acc(i) - acc(j), {ref_name}")
         ax.set_ylabel(f"acc(i) - acc(j), {other}")
         for a in row:
             a.grid(True, alpha=0.3)
-    fig.suptitle("NAS-Bench-201: principled (eq. 4 + eq. 8) vs standard recipe", fontsize=11)
+    fig.suptitle("Fig. 4, NAS-Bench-201: principled recipe (eq. 4 + eq. 8) vs the reference", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def fig_mup_nb201(tables: dict[str, pd.DataFrame]) -> Figure:
+    """Fig. 8: per dataset, accuracy of every sampled cell under each recipe (box plot over
+    cells, mean over seeds per cell) and principled vs μP per cell."""
+    fig, axes = plt.subplots(len(tables), 2, figsize=(10, 3.8 * len(tables)), squeeze=False)
+    for row, (dataset, table) in zip(axes, tables.items(), strict=True):
+        wide = nb201_wide(table, "standard", "principled")
+        recipes = [r for r in ("standard", "mup", "principled", "nats") if r in wide.columns]
+        data = [wide[r].dropna().to_numpy() for r in recipes]
+        row[0].boxplot(data, tick_labels=recipes, showmeans=True)
+        row[0].set_ylabel("test accuracy (%)")
+        means = ", ".join(f"{r} {np.nanmean(d):.2f}" for r, d in zip(recipes, data, strict=True))
+        row[0].set_title(f"{dataset}: mean {means}", fontsize=9)
+        if "mup" in wide.columns:
+            row[1].scatter(wide["mup"], wide["principled"], s=12, alpha=0.7)
+            both = wide[["mup", "principled"]].to_numpy().ravel()
+            both = both[np.isfinite(both)]
+            if both.size:
+                row[1].plot([both.min() - 1, both.max() + 1], [both.min() - 1, both.max() + 1], "k--", lw=1)
+            better = float(np.mean(wide["principled"] > wide["mup"]))
+            row[1].set_title(f"{dataset}: principled beats μP on {100 * better:.0f}% of cells", fontsize=9)
+        row[1].set_xlabel("test accuracy, μP (%)")
+        row[1].set_ylabel("test accuracy, principled (%)")
+        for a in row:
+            a.grid(True, alpha=0.3)
+    fig.suptitle("Fig. 8, NAS-Bench-201: principled vs μP vs standard", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def fig_kendall_seeds(tables: dict[str, pd.DataFrame]) -> Figure:
+    """Fig. 9: Kendall tau within the reference's top-K% cells, principled vs reference,
+    against the reference's own seed-to-seed agreement (every pair of its seeds)."""
+    from archscale.analysis import seed_agreement
+
+    fig, axes = plt.subplots(1, len(tables), figsize=(5.5 * len(tables), 4.0), squeeze=False)
+    for ax, (dataset, table) in zip(axes[0], tables.items(), strict=True):
+        curves = seed_agreement(table, reference=nb201_reference(table))
+        for label, g in curves.groupby("comparison", sort=False):
+            style = "o-" if label.startswith("principled") else "s--"
+            ax.plot(range(len(g)), g["kendall_tau"], style, label=label, alpha=0.85)
+        ax.set_xticks(range(len(TOP_K_PERCENTS)), [f"{k:g}" for k in TOP_K_PERCENTS])
+        ax.set_xlabel("top-K% cells (by reference accuracy)")
+        ax.set_ylabel("Kendall tau")
+        ax.set_ylim(-1.05, 1.05)
+        ax.axhline(0, color="k", lw=0.5)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+        ax.set_title(dataset, fontsize=9)
+    fig.suptitle("Fig. 9, ranking agreement: principled vs reference, and reference seed vs seed", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def fig_init_signal(table: pd.DataFrame) -> Figure:
+    """Beyond the paper: distribution over random DAGs of mean squared output / input of the
+    DAG body at initialisation, per init convention (log scale; 1 = signal preserved)."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.0))
+    labels = list(dict.fromkeys(table["convention"]))
+    data = [np.log2(table.loc[table["convention"] == c, "ratio"].to_numpy()) for c in labels]
+    ax.violinplot(data, showmedians=True)
+    ax.set_xticks(range(1, len(labels) + 1), labels)
+    ax.axhline(0, color="k", lw=0.8, ls="--")
+    ax.set_ylabel("log2( E[out^2] / E[in^2] )")
+    meds = ", ".join(f"{c}: {2 ** np.median(d):.2f}" for c, d in zip(labels, data, strict=True))
+    width = int(table["width"].iloc[0]) if "width" in table else 0
+    ax.set_title(f"{table['dag'].nunique()} random DAGs, width {width}; median ratio {meds}", fontsize=9)
+    ax.grid(True, axis="y", alpha=0.3)
+    fig.suptitle("Signal propagation of eq. 4 at initialisation", fontsize=11)
     fig.tight_layout()
     return fig

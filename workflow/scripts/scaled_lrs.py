@@ -6,17 +6,19 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821, SIM115
 
 import pandas as pd  # noqa: E402
 
-from archscale.analysis import lr_table  # noqa: E402
+from archscale.analysis import (
+    combine_base_lr,  # noqa: E402
+    lr_table,  # noqa: E402
+)
 from archscale.atomic import atomic_write_csv  # noqa: E402
-from archscale.experiments import combine_base_lr  # noqa: E402
 
 sm = snakemake  # noqa: F821
-base_lr = combine_base_lr([pd.read_csv(f) for f in sm.input.base])
+base_lr = combine_base_lr(pd.read_csv(sm.input.base))
 kernel = int(sm.wildcards.kernel)
 q = kernel if sm.params.family == "cnn" else None  # eq. 9's kernel factor applies to CNNs only
 table = lr_table(sm.params.family, base_lr, archs=sm.params.archs, kernel_size=q)
 table.insert(1, "kernel_size", kernel)
 table["base_lr"] = base_lr
 table = table.rename(columns={"lr": "predicted_lr"})
-print(f"base lr {base_lr:.4g} from {len(sm.input.base)} seeds", file=sys.stderr)
+print(f"base lr {base_lr:.4g} (geometric mean over seeds)", file=sys.stderr)
 atomic_write_csv(sm.output.table, table)

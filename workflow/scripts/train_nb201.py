@@ -19,7 +19,7 @@ p = sm.params
 device = resolve_device(p.run["device"])
 train_data = load_dataset(sm.wildcards.dataset, p.run["data_root"], "train", device, download=p.run["download"])
 test_data = load_dataset(sm.wildcards.dataset, p.run["data_root"], "test", device)
-base_lr = combine_base_lr([pd.read_csv(f) for f in sm.input.base]) if sm.input.base else None
+base_lr = combine_base_lr(pd.read_csv(sm.input.base[0])) if sm.input.base else None
 ckpt_dir = Path(sm.output.table).with_suffix(".ckpt")
 rows = []
 for cell in p.cells:

@@ -1,4 +1,4 @@
-"""plot_lr_experiment: one measured-vs-predicted figure (figs. 2, 3, 5-7) as PDF and PNG."""
+"""plot_lr_figure: one measured-vs-predicted figure (figs. 2, 3, 5-7) as PDF and PNG."""
 
 import sys
 
@@ -10,6 +10,7 @@ from archscale.atomic import atomic_savefig  # noqa: E402
 from archscale.plots import fig_lr_scaling  # noqa: E402
 
 sm = snakemake  # noqa: F821
-fig = fig_lr_scaling(pd.read_csv(sm.input.table), experiment=sm.params.exp, dataset=sm.params.dataset)
+table = pd.concat([pd.read_csv(f) for f in sm.input.tables], ignore_index=True)
+fig = fig_lr_scaling(table, figure=sm.params.fig, dataset=sm.params.dataset)
 atomic_savefig(fig, sm.output.pdf)
-atomic_savefig(fig, sm.output.png, dpi=120)
+atomic_savefig(fig, sm.output.png, dpi=110)

@@ -1,0 +1,20 @@
+"""figures_readme: figures/README.md with every figure and its numbers beside the paper's."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821, SIM115
+
+import pandas as pd  # noqa: E402
+
+from archscale.atomic import atomic_write_text  # noqa: E402
+from archscale.report import figures_readme  # noqa: E402
+
+sm = snakemake  # noqa: F821
+text = figures_readme(
+    pd.read_csv(sm.input.lr),
+    pd.read_csv(sm.input.nb201),
+    pd.read_csv(sm.input.top),
+    pd.read_csv(sm.input.signal),
+    list(sm.input.figures),
+)
+atomic_write_text(sm.output.readme, text)

@@ -1,0 +1,15 @@
+"""plot_init_signal: the signal-propagation figure (beyond the paper) as PDF and PNG."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821, SIM115
+
+import pandas as pd  # noqa: E402
+
+from archscale.atomic import atomic_savefig  # noqa: E402
+from archscale.plots import fig_init_signal  # noqa: E402
+
+sm = snakemake  # noqa: F821
+fig = fig_init_signal(pd.read_csv(sm.input.table))
+atomic_savefig(fig, sm.output.pdf)
+atomic_savefig(fig, sm.output.png, dpi=110)
