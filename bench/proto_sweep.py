@@ -164,8 +164,15 @@ def main(argv: list[str] | None = None) -> None:
     a = batched_sweep(base, data, lrs, cfg)["losses"]
     b = batched_sweep_proposed(base, data, lrs, cfg)["losses"]
     same_nan = bool((np.isnan(a) == np.isnan(b)).all())
-    diff = float(np.nanmax(np.abs(a - b))) if np.isfinite(a).any() else 0.0
-    print(f"   losses: same divergence pattern {same_nan}; max |current - proposed| = {diff:.2e}")
+    d = np.abs(a - b)
+    early = float(np.nanmax(d[:20])) if np.isfinite(d[:20]).any() else 0.0
+    late = float(np.nanmax(d)) if np.isfinite(d).any() else 0.0
+    # Summation order differs (one flat loss vs K vmapped ones), so values agree to rounding; at
+    # edge-of-stability rates (large rate x momentum) rounding differences grow chaotically late on.
+    print(
+        f"   losses: same divergence pattern {same_nan}; max |current - proposed| over the first 20 steps "
+        f"{early:.2e}, over all steps {late:.2e}"
+    )
     times = interleaved(
         {
             "current": lambda: lambda: batched_sweep(base, data, lrs, cfg),

@@ -9,9 +9,10 @@ if [ -z "$PY" ]; then
     if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
 fi
 export PYTHONUNBUFFERED=1
-run() { echo; echo "+ $PY $*"; "$PY" "$@"; }
+run() { local t0=$SECONDS; echo; echo "+ $PY $*"; "$PY" "$@"; echo "   (wall $((SECONDS - t0)) s)"; }
 run bench/bench_trainer.py --device cpu --workload digits-mlp "$@"
 run bench/bench_trainer.py --device cpu --workload nb201 "$@"
 run bench/bench_grid.py --device cpu --workload digits-mlp "$@"
 run bench/bench_grid.py --device cpu --workload digits-cnn "$@"
 run bench/proto_sweep.py --device cpu --workload digits-mlp "$@"
+run bench/proto_nb201_cell.py --device cpu "$@"

@@ -19,7 +19,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-COPIED = ("Snakefile", "rules", "workflow", "config", "envs", "report", "src")
+COPIED = ("Snakefile", "rules", "workflow", "config", "envs", "report", "src", "profiles")
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +36,7 @@ def copy_repo(dest: Path) -> Path:
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
-    cmd = [SNAKEMAKE, "--cores", "2", "--configfile", "config/tiny.yaml", *args]
+    cmd = [SNAKEMAKE, "--cores", "2", "--configfile", "config/tiny.yaml", "--workflow-profile", "none", *args]
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         tail = f"{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
@@ -72,12 +72,14 @@ def tiny_config() -> dict:
 def expected_outputs() -> list[str]:
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     tiny = tiny_config()
-    exps = {**cfg["lr_experiments"], **tiny["lr_experiments"]}
+    exps = {exp: {**e, **tiny["lr_experiments"].get(exp, {})} for exp, e in cfg["lr_experiments"].items()}
     out = []
-    for exp, e in exps.items():
-        for ds in e["datasets"]:
-            out += [f"figures/{exp}_{ds}.pdf", f"figures/{exp}_{ds}.png"]
-    out += ["figures/fig4_nb201.pdf", "figures/fig4_nb201.png"]
+    figs = {(e.get("figure", exp), ds) for exp, e in exps.items() for ds in e["datasets"]}
+    for fig, ds in sorted(figs):
+        out += [f"figures/{fig}_{ds}.pdf", f"figures/{fig}_{ds}.png"]
+    for fig in ("fig4_nb201", "fig8_mup_nb201", "fig9_kendall_seeds", "fig_init_signal"):
+        out += [f"figures/{fig}.pdf", f"figures/{fig}.png"]
+    out.append("figures/README.md")
     for t in ("table_lr_correlation", "table_nb201", "table_nb201_top"):
         out += [f"figures/{t}.{ext}" for ext in ("csv", "tex", "md")]
     return out
@@ -88,6 +90,7 @@ def test_every_output_exists(tiny_run: Path) -> None:
         path = tiny_run / rel
         assert path.exists() and path.stat().st_size > 0, rel
     assert (tiny_run / "figures/fig4_nb201.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tiny_run / "figures/fig2_mlp_topology_digits.pdf").read_bytes()[:4] == b"%PDF"
 
 
 TABLE_COLUMNS = {
@@ -141,7 +144,7 @@ def test_editing_plots_reruns_only_figure_jobs(tiny_run: Path, tmp_path: Path) -
     with open(work / "src/archscale/plots.py", "a") as fh:
         fh.write("\n# an edit\n")
     jobs = planned_jobs(snakemake(work, "-n"))
-    assert jobs and set(jobs) <= {"plot_lr_experiment", "plot_nb201", "all"}, jobs
+    assert jobs and set(jobs) <= {"plot_lr_figure", "plot_nb201", "plot_init_signal", "figures_readme", "all"}, jobs
 
 
 def test_changing_nb201_epochs_reruns_no_mlp_or_cnn_job(tiny_run: Path, tmp_path: Path) -> None:
@@ -152,7 +155,7 @@ def test_changing_nb201_epochs_reruns_no_mlp_or_cnn_job(tiny_run: Path, tmp_path
     (work / "config/tiny.yaml").write_text(yaml.safe_dump(cfg))
     jobs = planned_jobs(snakemake(work, "-n"))
     assert "train_nb201" in jobs, jobs
-    assert not {"true_max_lr", "scaled_lrs", "base_lr_search", "plot_lr_experiment", "aggregate_lr"} & set(jobs), jobs
+    assert not {"true_max_lr", "scaled_lrs", "base_lr_search", "plot_lr_figure", "aggregate_lr"} & set(jobs), jobs
 
 
 def test_changing_one_lr_experiment_leaves_the_other(tiny_run: Path, tmp_path: Path) -> None:
@@ -165,4 +168,21 @@ def test_changing_one_lr_experiment_leaves_the_other(tiny_run: Path, tmp_path: P
     # only the shard holding the changed architecture re-runs, at each of the 2 kernel sizes;
     # fig. 2's grid searches and every NB201 job are untouched
     assert jobs.get("true_max_lr") == 2 and jobs.get("scaled_lrs") == 2, jobs
-    assert jobs.get("plot_lr_experiment") == 1 and "train_nb201" not in jobs, jobs
+    assert jobs.get("plot_lr_figure") == 1 and "train_nb201" not in jobs, jobs
+
+
+def test_html_report_contains_every_figure_and_table(tiny_run: Path) -> None:
+    snakemake(tiny_run, "--report", "report.html")
+    html = (tiny_run / "report.html").read_text(errors="replace")
+    for rel in expected_outputs():
+        if rel.endswith(".pdf") or rel.startswith("figures/table_") and not rel.endswith(".csv"):
+            assert Path(rel).name in html, f"{rel} missing from the report"
+    assert "fig_init_signal.pdf" in html and "Learning rates" in html and "NAS-Bench-201" in html
+
+
+def test_figures_readme_lists_every_figure_with_numbers(tiny_run: Path) -> None:
+    text = (tiny_run / "figures/README.md").read_text()
+    for rel in expected_outputs():
+        if rel.endswith(".png"):
+            assert f"]({Path(rel).name})" in text, rel
+    assert "Pearson r =" in text and "(paper 0.838)" in text

@@ -80,11 +80,16 @@ def batched_sweep(
     alive = torch.ones(k, device=device)  # 0 once a copy diverged: its update is frozen
     bf16 = use_bf16(cfg, device)
 
-    def loss_one(p: dict, b: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        out = functional_call(base, (p, b), (x,))
-        return F.cross_entropy(out.float(), y, label_smoothing=cfg.label_smoothing)
+    def forward_one(p: dict, b: dict, x: torch.Tensor) -> torch.Tensor:
+        return functional_call(base, (p, b), (x,))
 
-    batched_loss = vmap(loss_one, in_dims=(0, 0, None, None))
+    batched_forward = vmap(forward_one, in_dims=(0, 0, None))
+
+    def batched_loss(p: dict, b: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        # the K losses as one flat cross-entropy outside vmap (vmap's nll_loss path is slow)
+        out = batched_forward(p, b, x).float()
+        flat = F.cross_entropy(out.flatten(0, 1), y.repeat(k), reduction="none", label_smoothing=cfg.label_smoothing)
+        return flat.view(k, -1).mean(1)
     steps_per_epoch = len(train_data) // cfg.batch_size
     total = steps if steps is not None else cfg.epochs * steps_per_epoch
     losses = torch.full((total, k), float("nan"), device=device)

@@ -23,6 +23,27 @@ def make_activation(name: str) -> nn.Module:
     return ACTIVATIONS[name]()
 
 
+def run_dag(
+    x: torch.Tensor, n_nodes: int, edge_index: list[tuple[int, int, str]], layers: nn.ModuleDict
+) -> list[torch.Tensor | None]:
+    """Node 0 = ``x``; node t = sum of its edges' outputs (edge ``key`` "" is the identity).
+    Edges are sorted by target, so every source is complete when read. A node nothing reaches
+    stays ``None``: no zero tensor is built for it (under vmap those would cost K-fold)."""
+    nodes: list[torch.Tensor | None] = [x] + [None] * (n_nodes - 1)
+    for src, dst, key in edge_index:
+        h = nodes[src]
+        if h is None:  # source unreachable: its edges carry nothing
+            continue
+        if key:
+            h = layers[key](h)
+        nodes[dst] = h if nodes[dst] is None else nodes[dst] + h
+    return nodes
+
+
+def output_or_zeros(nodes: list[torch.Tensor | None], x: torch.Tensor) -> torch.Tensor:
+    return torch.zeros_like(x) if nodes[-1] is None else nodes[-1]
+
+
 class DagBody(nn.Module):
     """Node 0 is the input; node t = sum of its live incoming edges; returns the last node.
 
@@ -45,15 +66,10 @@ class DagBody(nn.Module):
         self.edges = nn.ModuleDict(layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.node_outputs(x)[-1]
+        return output_or_zeros(run_dag(x, self.graph.n_nodes, self.edge_index, self.edges), x)
 
     def node_outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Every node's features (for signal-propagation checks)."""
-        nodes: list[torch.Tensor | None] = [x] + [None] * (self.graph.n_nodes - 1)
-        for src, dst, key in self.edge_index:
-            h = nodes[src]
-            if h is None:
-                continue
-            h = self.edges[key](h) if key else h
-            nodes[dst] = h if nodes[dst] is None else nodes[dst] + h
-        return [torch.zeros_like(x) if n is None else n for n in nodes]
+        """Every node's features (for signal-propagation checks); unreachable nodes are zeros."""
+        return [
+            torch.zeros_like(x) if n is None else n for n in run_dag(x, self.graph.n_nodes, self.edge_index, self.edges)
+        ]

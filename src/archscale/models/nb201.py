@@ -20,6 +20,7 @@ from torch import nn
 
 from archscale.graphs import Graph
 from archscale.init import tag_edge_, tag_readout_
+from archscale.models.dag import output_or_zeros, run_dag
 
 __all__ = ["ReLUConvBN", "ResNetBasicblock", "InferCell", "TinyNetwork", "make_op"]
 
@@ -130,18 +131,13 @@ class InferCell(nn.Module):
         self.edges = nn.ModuleDict(ops)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.node_outputs(x)[-1]
+        return output_or_zeros(run_dag(x, self.graph.n_nodes, self.edge_index, self.edges), x)
 
     def node_outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Every node's features, input first (for signal-propagation checks)."""
-        nodes: list[torch.Tensor | None] = [x] + [None] * (self.graph.n_nodes - 1)
-        for src, dst, key in self.edge_index:
-            h = nodes[src]
-            if h is None:  # source unreachable: its edges carry nothing
-                continue
-            h = self.edges[key](h)
-            nodes[dst] = h if nodes[dst] is None else nodes[dst] + h
-        return [torch.zeros_like(x) if n is None else n for n in nodes]
+        return [
+            torch.zeros_like(x) if n is None else n for n in run_dag(x, self.graph.n_nodes, self.edge_index, self.edges)
+        ]
 
     def extra_repr(self) -> str:
         return f"C={self.in_dim}, arch={self.graph}"
