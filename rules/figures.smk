@@ -15,6 +15,8 @@ rule plot_lr_figure:
         code=CODE_PLOTS,
     log:
         "logs/plot_lr_figure/{fig}_{dataset}.log",
+    benchmark:
+        "benchmarks/plot_lr_figure/{fig}_{dataset}.tsv"
     threads: 1
     resources:
         mem_mb=1000,
@@ -39,6 +41,8 @@ rule plot_nb201:
         code=CODE_PLOTS,
     log:
         "logs/plot_nb201/{nbfig}.log",
+    benchmark:
+        "benchmarks/plot_nb201/{nbfig}.tsv"
     threads: 1
     resources:
         mem_mb=1000,
@@ -79,6 +83,8 @@ rule plot_init_signal:
         code=CODE_PLOTS,
     log:
         "logs/plot_init_signal/fig.log",
+    benchmark:
+        "benchmarks/plot_init_signal/fig.tsv"
     threads: 1
     resources:
         mem_mb=1000,
@@ -107,6 +113,8 @@ rule tables:
         code=CODE_ANALYSIS,
     log:
         "logs/tables/tables.log",
+    benchmark:
+        "benchmarks/tables/tables.tsv"
     threads: 1
     resources:
         mem_mb=1000,
@@ -130,6 +138,8 @@ rule figures_readme:
         code=CODE_ANALYSIS,
     log:
         "logs/figures_readme/readme.log",
+    benchmark:
+        "benchmarks/figures_readme/readme.tsv"
     threads: 1
     resources:
         mem_mb=1000,

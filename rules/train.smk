@@ -43,6 +43,8 @@ rule nats_published:
         code=lib_hash("nats.py", "atomic.py"),
     log:
         "logs/nats_published/{dataset}.log",
+    benchmark:
+        "benchmarks/nats_published/{dataset}.tsv"
     threads: 1
     resources:
         mem_mb=8000,
@@ -68,6 +70,8 @@ rule aggregate_nb201:
         code=CODE_ANALYSIS,
     log:
         "logs/aggregate_nb201/{dataset}.log",
+    benchmark:
+        "benchmarks/aggregate_nb201/{dataset}.tsv"
     threads: 1
     resources:
         mem_mb=1000,

@@ -54,6 +54,8 @@ rule aggregate_lr:
         code=CODE_ANALYSIS,
     log:
         "logs/aggregate_lr/{exp}_{dataset}.log",
+    benchmark:
+        "benchmarks/aggregate_lr/{exp}_{dataset}.tsv"
     threads: 1
     resources:
         mem_mb=1000,
