@@ -173,6 +173,13 @@ def nb201_recipe(recipe):
 
 NATS_PATH = config.get("nats_bench_path")
 NATS_DATASETS = ("cifar10", "cifar100", "imagenet16-120")
+if NATS_PATH:
+    from archscale.nats import check_path as check_nats_path
+
+    try:
+        check_nats_path(NATS_PATH)
+    except ValueError as err:
+        config_error(f"nats_bench_path: {err}")
 
 
 def nats_inputs(wc):
