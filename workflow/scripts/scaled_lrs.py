@@ -6,10 +6,7 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821, SIM115
 
 import pandas as pd  # noqa: E402
 
-from archscale.analysis import (
-    combine_base_lr,  # noqa: E402
-    lr_table,  # noqa: E402
-)
+from archscale.analysis import combine_base_lr, lr_table  # noqa: E402
 from archscale.atomic import atomic_write_csv  # noqa: E402
 
 sm = snakemake  # noqa: F821
