@@ -48,7 +48,4 @@ run 40 bench/bench_grid.py --device cuda --workload digits-cnn
 run 30 bench/bench_trainer.py --device cuda --workload digits-mlp
 # 5. reference sensitivity: more DataLoader workers (the machine has more cores than 2).
 run 45 bench/bench_trainer.py --device cuda --workload nb201 --num-workers 8 --repeats 2
-# 6. the two proposed src changes, prototyped in bench/ (skipped if the budget is spent).
-run 40 bench/proto_nb201_cell.py --device cuda --batch-size 256 --steps 20
-run 30 bench/proto_sweep.py --device cuda --workload digits-mlp
 echo; echo "== gpu_check done in $((SECONDS - start)) s"
