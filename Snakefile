@@ -8,7 +8,12 @@
 #        -> true_max_lr (grid search of sampled targets) / train_nb201 (standard vs principled)
 #        -> aggregate_* -> plot_* and tables under figures/.
 
+import sys
+
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
+
+from archscale.config_check import ConfigError, check_config, format_schema_error
 
 min_version("9.0")
 
@@ -16,7 +21,16 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-validate(config, "config/schema.yaml")
+# Any config problem stops here, before a job is planned, with one line naming the key path
+# (docs/faults.md lists the cases): the schema first, then what a schema cannot check.
+try:
+    validate(config, "config/schema.yaml")
+except WorkflowError as err:
+    sys.exit(f"archscale: {format_schema_error(err)}")
+try:
+    check_config(config)
+except ConfigError as err:
+    sys.exit(f"archscale: {err}")
 
 
 include: "rules/common.smk"

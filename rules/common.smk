@@ -19,7 +19,7 @@ NB201 = config["nb201"]
 
 def config_error(msg):
     """Stop before any job is planned, with one line naming the config key."""
-    sys.exit(f"archscale config error: {msg}")
+    sys.exit(f"archscale: config key {msg}")
 
 
 wildcard_constraints:

@@ -24,10 +24,14 @@ rule train_nb201:
     benchmark:
         "benchmarks/train_nb201/{dataset}/{recipe}/shard{shard}.tsv"
     threads: 1
+    retries: NB201["oom_retries"]
     resources:
         mem_mb=8000,
         runtime=24 * 60,
         gpu=config["gpus_per_job"],
+        # nb201.batch_size on the first attempt, halved on each retry (e.g. after running out of
+        # device memory). A resource, not a param: params are a rerun trigger, resources are not.
+        batch_size=lambda wc, attempt: max(1, NB201["batch_size"] // 2 ** (attempt - 1)),
     conda:
         "../envs/torch.yaml"
     script:

@@ -70,7 +70,8 @@ def test_env_pins_match_installed_and_pyproject(env: Path) -> None:
     for name, version in pins.items():
         if name in ("python", "pip"):
             continue
-        assert metadata.version(name) == version, f"{env.name}: {name}=={version} but {metadata.version(name)} installed"
+        installed = metadata.version(name)
+        assert installed == version, f"{env.name}: {name}=={version} but {installed} installed"
         assert pyproject.get(name) == version, f"{env.name}: {name}=={version} but pyproject pins {pyproject.get(name)}"
     assert "torch" in pins and "-e .." in yaml.safe_load(env.read_text())["dependencies"][-1]["pip"]
 

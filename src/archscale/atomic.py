@@ -48,7 +48,12 @@ class AtomicWriteError(OSError):
 
 
 def _umask() -> int:
-    mask = os.umask(0)
+    """The process umask, read without changing it (os.umask would, briefly, for all threads)."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)  # no /proc (macOS): the classic way
     os.umask(mask)
     return mask
 
@@ -77,9 +82,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         final.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
         tmp_path = Path(tmp)
-        # mkstemp creates 0600 files; a result should get the usual permissions (0666 & ~umask)
-        os.fchmod(fd, 0o666 & ~_umask())
-        os.close(fd)
+        try:  # mkstemp creates 0600 files; a result gets the usual permissions (0666 & ~umask)
+            os.fchmod(fd, 0o666 & ~_umask())
+        finally:
+            os.close(fd)
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())

@@ -274,6 +274,15 @@ def _file_md5(path: Path) -> str:
     return h.hexdigest()
 
 
+def _misplaced(path: Path, root: Path) -> Path | None:
+    """``path``'s file name elsewhere under ``root`` (up to two folders deep): a dataset copied
+    or unpacked into the wrong folder."""
+    if not root.is_dir():
+        return None
+    candidates = (root / path.name, *sorted(root.glob(f"*/{path.name}")), *sorted(root.glob(f"*/*/{path.name}")))
+    return next((c for c in candidates if c != path and c.is_file()), None)
+
+
 def _read_checked(path: Path, md5: str, info: DatasetInfo, root: Path, verify: bool) -> bytes:
     """Read ``path`` whole and check its md5 (when ``verify``) before anything parses it.
 
@@ -281,6 +290,12 @@ def _read_checked(path: Path, md5: str, info: DatasetInfo, root: Path, verify: b
     file could change between check and use.
     """
     if not path.is_file():
+        found = _misplaced(path, root)
+        if found is not None:
+            raise DatasetError(
+                f"{info.name}: missing file {path}, but {found} exists (wrong folder layout); "
+                f"move the contents of {found.parent} into {path.parent}/, or {_fix_hint(info, root)}"
+            )
         raise DatasetError(f"{info.name}: missing file {path}; {_fix_hint(info, root)}")
     data = path.read_bytes()
     if verify:
@@ -491,7 +506,14 @@ def _download_archive(name: str, dest: Path) -> None:
     from torchvision.datasets.utils import download_and_extract_archive
 
     cls = CIFAR10 if name == "cifar10" else CIFAR100
-    download_and_extract_archive(cls.url, download_root=str(dest), filename=cls.filename, md5=cls.tgz_md5)
+    try:
+        download_and_extract_archive(cls.url, download_root=str(dest), filename=cls.filename, md5=cls.tgz_md5)
+    except Exception as err:  # no network, or a truncated/corrupt archive (torchvision's md5 check)
+        why = " ".join(str(err).split()) or type(err).__name__
+        raise DatasetError(
+            f"{name}: downloading {cls.url} failed ({type(err).__name__}: {why}); "
+            f"check the network, then run `archscale data fetch {name}` again"
+        ) from err
 
 
 def fetch_dataset(name: str, root: str | Path = "data") -> Path:

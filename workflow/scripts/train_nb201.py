@@ -26,8 +26,9 @@ for cell in p.cells:
     for seed in p.seeds:
         key = hashlib.sha1(f"{cell}|{seed}".encode()).hexdigest()[:16]
         ckpt = ckpt_dir / f"{key}.pt" if p.recipe["checkpoint_every"] else None
-        row = train_cell(cell, train_data, test_data, recipe=sm.wildcards.recipe, settings=p.recipe,
+        settings = {**p.recipe, "batch_size": int(sm.resources.batch_size)}  # halved on a retry
+        row = train_cell(cell, train_data, test_data, recipe=sm.wildcards.recipe, settings=settings,
                          C=p.model["C"], N=p.model["N"], seed=seed, base_lr=base_lr, checkpoint_path=ckpt)  # fmt: skip
         print(f"{cell} seed {seed}: lr {row['lr']:.4g} test acc {row['test_acc']:.2f}", file=sys.stderr)
-        rows.append(row)
+        rows.append(row | {"batch_size": settings["batch_size"]})
 atomic_write_csv(sm.output.table, pd.DataFrame(rows))
