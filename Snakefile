@@ -22,7 +22,7 @@ configfile: "config/config.yaml"
 
 
 # Any config problem stops here, before a job is planned, with one line naming the key path
-# (docs/faults.md lists the cases): the schema first, then what a schema cannot check.
+# (the README's faults section lists the cases): the schema first, then what it cannot check.
 try:
     validate(config, "config/schema.yaml")
 except WorkflowError as err:

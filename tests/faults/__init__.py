@@ -1,1 +1,1 @@
-"""Fault-injection tests: each fault injected for real, each outcome checked (docs/faults.md)."""
+"""Fault-injection tests: each fault injected for real, each outcome checked (README, faults)."""

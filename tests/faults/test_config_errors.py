@@ -4,8 +4,7 @@ names the key path: ``config key <dotted.path>: <what is wrong>; <how to fix>``.
 Each row is a YAML overlay on the small config (as a user's ``--configfile`` would be). It is
 checked twice: in-process against archscale.config_check (the schema through
 snakemake.utils.validate + format_schema_error, then check_config), and by a real
-``snakemake -n`` in a copy of the repository (exit code, the line, no job ran). The Snakemake
-rows that need the Snakefile diff of docs/faults.md are strict xfails until it is applied."""
+``snakemake -n`` in a copy of the repository (exit code, the line, no job ran)."""
 
 from __future__ import annotations
 
@@ -24,7 +23,7 @@ EXP = "lr_experiments.fig2_mlp_topology"
 NO_PATH_CELL = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 
 #: (id, YAML overlay, key path named, caught by: schema | check | today). ``today``: rules/common.smk
-#: already stops these before any job, without the Snakefile diff (check_config catches them too).
+#: would stop these too, were check_config (which the Snakefile runs first) to miss them.
 #: ``{tmp}``: a scratch folder.
 CASES = [
     ("unknown-key", "sedes: [0, 1]", "sedes", "schema"),
@@ -51,20 +50,13 @@ CASES = [
     ("nats-path-not-a-benchmark", "nats_bench_path: '{tmp}/NATS-tss-v1_0-3ffb9-simple'", "nats_bench_path", "today"),
 ]  # fmt: skip
 
-SNAKEFILE = (REPO / "Snakefile").read_text()
-DIFF_APPLIED = "check_config" in SNAKEFILE and "format_schema_error" in SNAKEFILE
-PENDING = pytest.mark.xfail(
-    not DIFF_APPLIED, strict=True, reason="needs the Snakefile diff of docs/faults.md (validate -> one line)"
-)
-
-
 def overlay(text: str, tmp: Path) -> dict:
     (tmp / "NATS-tss-v1_0-3ffb9-simple").mkdir(parents=True, exist_ok=True)  # a folder, but not the benchmark
     return yaml.safe_load(text.replace("{tmp}", str(tmp)))
 
 
 def message(config: dict) -> tuple[str, str]:
-    """(stage, one-line message) of the first problem of ``config``, as the Snakefile diff runs them."""
+    """(stage, one-line message) of the first problem of ``config``, as the Snakefile runs them."""
     from snakemake.utils import validate
 
     try:
@@ -123,7 +115,7 @@ def dry_runs(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("case", "path"), [pytest.param(c[0], c[2], id=c[0], marks=[] if c[3] == "today" else [PENDING]) for c in CASES]
+    ("case", "path"), [pytest.param(c[0], c[2], id=c[0]) for c in CASES]
 )
 def test_snakemake_stops_before_any_job(dry_runs, case, path):
     work, proc = dry_runs[case].result()

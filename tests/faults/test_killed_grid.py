@@ -1,7 +1,7 @@
 """Group 2: a grid-search job SIGKILLed in the middle leaves no output that Snakemake could
 take for a finished one, and its re-run gives the undisturbed run's table.
 
-Why a grid is atomic (docs/faults.md): the K rates of one (arch, seed) train as one batched
+Why a grid is atomic (README, faults section): the K rates of one (arch, seed) train as one batched
 vmap pass (archscale.lr_search.batched_sweep), held in memory, and the job writes its CSV
 once, atomically, after every grid of its shard is done. There is no partial grid on disk to
 resume from, and none to mistake for a result."""

@@ -1,8 +1,8 @@
 """Group 7: out of device memory. There is no GPU here, so a module raises the real
 ``torch.OutOfMemoryError`` from its forward (in training, in evaluation, inside the vmapped
 grid search): the error becomes one line naming the batch size and the option to lower it.
-docs/faults.md proposes Snakemake ``retries`` with a halved batch size (a diff of
-rules/train.smk and workflow/scripts/train_nb201.py)."""
+Snakemake ``retries`` with a halved batch size are opt-in (``nb201.oom_retries``; README,
+"Determinism, faults and troubleshooting")."""
 
 from __future__ import annotations
 
