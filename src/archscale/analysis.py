@@ -20,11 +20,11 @@ PAPER_R = {
     "fig2": 0.838,
     "fig3": 0.856,
     "fig5": 0.962,
-    "fig6_depth": 0.856,
-    "fig6_topology": 0.729,
-    "fig7_mlp_depth": 0.920,
-    "fig7_mlp_topology": 0.680,
-    "fig7_cnn": 0.949,
+    "fig6_mlp_depth": 0.856,
+    "fig6_mlp_topology": 0.729,
+    "fig7_gelu_mlp_depth": 0.920,
+    "fig7_gelu_mlp_topology": 0.680,
+    "fig7_gelu_cnn": 0.949,
 }
 PAPER_NB201_GAIN = {"cifar10": 0.44, "cifar100": 1.24, "imagenet16-120": 2.09}
 TOP_K_PERCENTS: tuple[float, ...] = (100, 90, 80, 70, 60, 50, 40, 30, 20, 10, 5, 1)
@@ -186,7 +186,7 @@ def lr_correlation_table(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
                     "n_no_max_lr": int((~np.isfinite(g["measured_lr"])).sum()),
                     "base_lr": float(g["base_lr"].iloc[0]),
                     **stats_,
-                    "paper_r": PAPER_R.get(exp.split("_")[0], math.nan),
+                    "paper_r": PAPER_R.get(exp, PAPER_R.get(exp.split("_")[0], math.nan)),
                 }
             )
     return pd.DataFrame(rows)
