@@ -14,6 +14,8 @@ rule base_lr_search:
         "logs/base_lr_search/{dataset}/{family}_{act}_w{width}_k{kernel}.log",
     benchmark:
         "benchmarks/base_lr_search/{dataset}/{family}_{act}_w{width}_k{kernel}.tsv"
+    group:
+        "lr_grid"
     threads: 1
     resources:
         mem_mb=4000,

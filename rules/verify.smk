@@ -22,6 +22,8 @@ rule true_max_lr:
         "logs/true_max_lr/{exp}/{dataset}/k{kernel}/shard{shard}.log",
     benchmark:
         "benchmarks/true_max_lr/{exp}/{dataset}/k{kernel}/shard{shard}.tsv"
+    group:
+        "lr_grid"
     threads: 1
     resources:
         mem_mb=4000,

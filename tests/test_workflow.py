@@ -152,7 +152,7 @@ def test_changing_nb201_epochs_reruns_no_mlp_or_cnn_job(tiny_run: Path, tmp_path
     shutil.copytree(tiny_run, work, symlinks=True)
     cfg = tiny_config()
     cfg["nb201"]["epochs"] = 2
-    (work / "config/tiny.yaml").write_text(yaml.safe_dump(cfg))
+    (work / "config/tiny.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     jobs = planned_jobs(snakemake(work, "-n"))
     assert "train_nb201" in jobs, jobs
     assert not {"true_max_lr", "scaled_lrs", "base_lr_search", "plot_lr_figure", "aggregate_lr"} & set(jobs), jobs
@@ -163,7 +163,7 @@ def test_changing_one_lr_experiment_leaves_the_other(tiny_run: Path, tmp_path: P
     shutil.copytree(tiny_run, work, symlinks=True)
     cfg = tiny_config()
     cfg["lr_experiments"]["fig3_cnn_topology"]["archs"] = ["2_02_002", "1_12_112"]
-    (work / "config/tiny.yaml").write_text(yaml.safe_dump(cfg))
+    (work / "config/tiny.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     jobs = planned_jobs(snakemake(work, "-n"))
     # only the shard holding the changed architecture re-runs, at each of the 2 kernel sizes;
     # fig. 2's grid searches and every NB201 job are untouched
