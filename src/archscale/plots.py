@@ -56,7 +56,7 @@ def fig_lr_scaling(table: pd.DataFrame, *, figure: str, dataset: str) -> Figure:
     identity line; Pearson r (log rates, over seed means) and Spearman rho in each panel, the
     paper's r in the panel title where it reports one."""
     panels = table[["experiment", "kernel_size"]].drop_duplicates().to_records(index=False).tolist()
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.0), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(4.2 * len(panels), 7.0), 4.0), squeeze=False)
     for ax, (exp, k) in zip(axes[0], panels, strict=True):
         s = seed_summary(table[(table["experiment"] == exp) & (table["kernel_size"] == k)])
         stats = lr_correlation(s["measured_lr"], s["predicted_lr"])
