@@ -31,7 +31,7 @@ rule plot_nb201:
     input:
         tables=expand("results/tables/nb201_{dataset}.csv", dataset=NB201["datasets"]),
     output:
-        pdf=report("figures/{nbfig}.pdf", category="NAS-Bench-201", caption="../report/{nbfig}.rst"),
+        pdf=report("figures/{nbfig}.pdf", category="NAS-Bench-201", caption="../report/nb201.rst"),
         png="figures/{nbfig}.png",
     wildcard_constraints:
         nbfig="fig4_nb201|fig8_mup_nb201|fig9_kendall_seeds",
