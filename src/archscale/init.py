@@ -71,6 +71,19 @@ def _check(name: str, value: str, choices: tuple[str, ...]) -> None:
         raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
 
 
+NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
+
+
+@torch.no_grad()
+def reset_norm_(m: nn.Module) -> None:
+    """Normalisation layers start as the identity map: weight 1, bias 0 (others: no-op)."""
+    if isinstance(m, NORM_LAYERS):
+        if getattr(m, "weight", None) is not None:
+            m.weight.fill_(1.0)
+        if getattr(m, "bias", None) is not None:
+            m.bias.zero_()
+
+
 @torch.no_grad()
 def _apply_(model: nn.Module, std_for, generator: torch.Generator | None) -> nn.Module:
     """Normal weights with ``std_for(layer)``, zero biases, unit/zero norm affine params."""
@@ -79,11 +92,8 @@ def _apply_(model: nn.Module, std_for, generator: torch.Generator | None) -> nn.
             m.weight.normal_(0.0, std_for(m), generator=generator)
             if m.bias is not None:
                 m.bias.zero_()
-        elif isinstance(m, nn.modules.batchnorm._NormBase | nn.GroupNorm | nn.LayerNorm):
-            if getattr(m, "weight", None) is not None:
-                m.weight.fill_(1.0)
-            if getattr(m, "bias", None) is not None:
-                m.bias.zero_()
+        else:
+            reset_norm_(m)
     return model
 
 

@@ -36,7 +36,7 @@ from torch import nn
 
 from archscale.data import TensorData
 from archscale.graphs import parse_nb201
-from archscale.init import tag_readout_
+from archscale.init import reset_norm_, tag_readout_
 from archscale.models.nb201 import TinyNetwork
 
 try:
@@ -85,11 +85,8 @@ def mup_init_(model: nn.Module, *, readout_zero_init: bool = False, seed: int | 
                 mup.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
                 if m.bias is not None:
                     m.bias.zero_()
-            elif isinstance(m, nn.modules.batchnorm._NormBase | nn.GroupNorm | nn.LayerNorm):
-                if getattr(m, "weight", None) is not None:
-                    m.weight.fill_(1.0)
-                if getattr(m, "bias", None) is not None:
-                    m.bias.zero_()
+            else:
+                reset_norm_(m)
     return model
 
 

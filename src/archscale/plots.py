@@ -91,6 +91,16 @@ def nb201_wide(table: pd.DataFrame, reference: str = "standard", other: str = "p
     return mean.dropna(subset=[c for c in (reference, other) if c in mean.columns])
 
 
+def _scatter_with_identity(ax, x: np.ndarray, y: np.ndarray) -> None:
+    """Per-cell accuracies of two recipes, with the identity line over their finite range."""
+    ax.scatter(x, y, s=12, alpha=0.7)
+    finite = np.concatenate([x, y])
+    finite = finite[np.isfinite(finite)]
+    if finite.size:
+        lo, hi = finite.min() - 1, finite.max() + 1
+        ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+
+
 def nb201_reference(table: pd.DataFrame) -> str:
     """The recipe others are compared with: the benchmark's published numbers when present."""
     return "nats" if "nats" in set(table["recipe"]) else "standard"
@@ -105,12 +115,7 @@ def fig_nb201(tables: dict[str, pd.DataFrame], *, reference: str | None = None, 
         wide = nb201_wide(table, ref_name, other)
         ref, oth = wide[ref_name].to_numpy(), wide[other].to_numpy()
         ax = row[0]
-        ax.scatter(ref, oth, s=12, alpha=0.7)
-        finite = np.concatenate([ref, oth])
-        finite = finite[np.isfinite(finite)]
-        if finite.size:
-            lo, hi = finite.min() - 1, finite.max() + 1
-            ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+        _scatter_with_identity(ax, ref, oth)
         gain = np.nanmean(oth - ref) if len(ref) else math.nan
         ax.set_title(f"{dataset}: (a) accuracy, mean gain {gain:+.2f} pts", fontsize=9)
         ax.set_xlabel(f"test accuracy, {ref_name} (%)")
@@ -153,11 +158,7 @@ def fig_mup_nb201(tables: dict[str, pd.DataFrame]) -> Figure:
         means = ", ".join(f"{r} {np.nanmean(d):.2f}" for r, d in zip(recipes, data, strict=True))
         row[0].set_title(f"{dataset}: mean {means}", fontsize=9)
         if "mup" in wide.columns:
-            row[1].scatter(wide["mup"], wide["principled"], s=12, alpha=0.7)
-            both = wide[["mup", "principled"]].to_numpy().ravel()
-            both = both[np.isfinite(both)]
-            if both.size:
-                row[1].plot([both.min() - 1, both.max() + 1], [both.min() - 1, both.max() + 1], "k--", lw=1)
+            _scatter_with_identity(row[1], wide["mup"].to_numpy(), wide["principled"].to_numpy())
             better = float(np.mean(wide["principled"] > wide["mup"]))
             row[1].set_title(f"{dataset}: principled beats μP on {100 * better:.0f}% of cells", fontsize=9)
         row[1].set_xlabel("test accuracy, μP (%)")
