@@ -9,7 +9,7 @@ rule base_lr_search:
         base=base_params,
         seeds=SEEDS,
         run=run_settings(),
-        code=CODE_TRAIN,
+        code=CODE["base_lr_search"],
     log:
         "logs/base_lr_search/{dataset}/{family}_{act}_w{width}_k{kernel}.log",
     benchmark:

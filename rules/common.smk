@@ -2,16 +2,15 @@
 # wildcard constraints. Other .smk files hold only rules; the science is in src/archscale.
 
 import functools
-import hashlib
 import math
 import sys
 from pathlib import Path
 
+from archscale.code_hash import code_hash
 from archscale.graphs import base_arch, chain_dag, sample_space
 from archscale.graphs import parse as parse_arch
 
 ROOT = Path(workflow.basedir)
-LIB = ROOT / "src" / "archscale"
 SEEDS = [int(s) for s in config["seeds"]]
 EXPERIMENTS = config["lr_experiments"]
 NB201 = config["nb201"]
@@ -34,24 +33,9 @@ wildcard_constraints:
     recipe=r"standard|principled|mup",
 
 
-def lib_hash(*modules):
-    """Content hash of library modules: a rule whose params carry it re-runs when (and only
-    when) the code it runs changes. A touch changes nothing; an edit re-runs exactly these."""
-    h = hashlib.sha256()
-    for m in modules:
-        for f in sorted((LIB / m).rglob("*.py")) if (LIB / m).is_dir() else [LIB / m]:
-            h.update(f.name.encode())
-            h.update(f.read_bytes())
-    return h.hexdigest()[:16]
-
-
-# Which library code each kind of rule runs.
-CODE_TRAIN = lib_hash(
-    "graphs.py", "init.py", "models", "data.py", "train.py", "lr_search.py", "scaling.py", "experiments.py", "atomic.py"
-)
-CODE_SCALING = lib_hash("graphs.py", "scaling.py", "analysis.py", "atomic.py")
-CODE_ANALYSIS = lib_hash("analysis.py", "report.py", "atomic.py")
-CODE_PLOTS = lib_hash("plots.py", "analysis.py", "atomic.py")
+# Content hash of the library code each script runs (its archscale imports, transitively):
+# a rule whose params carry CODE[script] re-runs when, and only when, that code changes.
+CODE = {p.stem: code_hash(p) for p in sorted((ROOT / "workflow" / "scripts").glob("*.py"))}
 
 
 def run_settings():

@@ -12,7 +12,7 @@ rule plot_lr_figure:
     params:
         fig="{fig}",
         dataset="{dataset}",
-        code=CODE_PLOTS,
+        code=CODE["plot_lr_figure"],
     log:
         "logs/plot_lr_figure/{fig}_{dataset}.log",
     benchmark:
@@ -38,7 +38,7 @@ rule plot_nb201:
     params:
         figure="{nbfig}",
         datasets=NB201["datasets"],
-        code=CODE_PLOTS,
+        code=CODE["plot_nb201"],
     log:
         "logs/plot_nb201/{nbfig}.log",
     benchmark:
@@ -58,7 +58,7 @@ rule init_signal:
         table="results/init_signal/signal.csv",
     params:
         settings=config["init_signal"],
-        code=CODE_TRAIN,
+        code=CODE["init_signal"],
     log:
         "logs/init_signal/signal.log",
     benchmark:
@@ -80,7 +80,7 @@ rule plot_init_signal:
         pdf=report("figures/fig_init_signal.pdf", category="Initialisation", caption="../report/fig_init_signal.rst"),
         png="figures/fig_init_signal.png",
     params:
-        code=CODE_PLOTS,
+        code=CODE["plot_init_signal"],
     log:
         "logs/plot_init_signal/fig.log",
     benchmark:
@@ -110,7 +110,7 @@ rule tables:
         top_tex="figures/table_nb201_top.tex",
         top_md="figures/table_nb201_top.md",
     params:
-        code=CODE_ANALYSIS,
+        code=CODE["tables"],
     log:
         "logs/tables/tables.log",
     benchmark:
@@ -135,7 +135,7 @@ rule figures_readme:
     output:
         readme="figures/README.md",
     params:
-        code=CODE_ANALYSIS,
+        code=CODE["figures_readme"],
     log:
         "logs/figures_readme/readme.log",
     benchmark:

@@ -10,7 +10,7 @@ rule scaled_lrs:
     params:
         family=lambda wc: EXPERIMENTS[wc.exp]["family"],
         archs=lambda wc: exp_archs(wc.exp),
-        code=CODE_SCALING,
+        code=CODE["scaled_lrs"],
     log:
         "logs/scaled_lrs/{exp}/{dataset}/k{kernel}.log",
     benchmark:

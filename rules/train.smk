@@ -18,7 +18,7 @@ rule train_nb201:
         recipe=lambda wc: nb201_recipe(wc.recipe),
         seeds=SEEDS,
         run=run_settings(),
-        code=CODE_TRAIN,
+        code=CODE["train_nb201"],
     log:
         "logs/train_nb201/{dataset}/{recipe}/shard{shard}.log",
     benchmark:
@@ -44,7 +44,7 @@ rule nats_published:
     params:
         path=NATS_PATH,
         cells=NB201_CELLS,
-        code=lib_hash("nats.py", "atomic.py"),
+        code=CODE["nats_published"],
     log:
         "logs/nats_published/{dataset}.log",
     benchmark:
@@ -71,7 +71,7 @@ rule aggregate_nb201:
     output:
         table="results/tables/nb201_{dataset}.csv",
     params:
-        code=CODE_ANALYSIS,
+        code=CODE["aggregate_nb201"],
     log:
         "logs/aggregate_nb201/{dataset}.log",
     benchmark:

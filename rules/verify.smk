@@ -17,7 +17,7 @@ rule true_max_lr:
         seeds=SEEDS,
         search=search_settings(),
         run=run_settings(),
-        code=CODE_TRAIN,
+        code=CODE["true_max_lr"],
     log:
         "logs/true_max_lr/{exp}/{dataset}/k{kernel}/shard{shard}.log",
     benchmark:
@@ -53,7 +53,7 @@ rule aggregate_lr:
     output:
         table="results/tables/lr_{exp}_{dataset}.csv",
     params:
-        code=CODE_ANALYSIS,
+        code=CODE["aggregate_lr"],
     log:
         "logs/aggregate_lr/{exp}_{dataset}.log",
     benchmark:
