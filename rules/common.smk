@@ -33,9 +33,11 @@ wildcard_constraints:
     recipe=r"standard|principled|mup",
 
 
-# Content hash of the library code each script runs (its archscale imports, transitively):
-# a rule whose params carry CODE[script] re-runs when, and only when, that code changes.
-CODE = {p.stem: code_hash(p) for p in sorted((ROOT / "workflow" / "scripts").glob("*.py"))}
+# Content hash of the library code each script runs (its archscale imports, transitively, read
+# from this checkout's src/: the editable install `make` sets up): a rule whose params carry
+# CODE[script] re-runs when, and only when, that code changes.
+LIB = ROOT / "src" / "archscale"
+CODE = {p.stem: code_hash(p, LIB) for p in sorted((ROOT / "workflow" / "scripts").glob("*.py"))}
 
 
 def run_settings():
