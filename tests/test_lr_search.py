@@ -1,6 +1,6 @@
-"""Learning-rate search: the grid, the batched sweep (K copies in one vmap pass must train
-exactly like K separate ``train()`` runs, BatchNorm included), divergence as data, the
-max-rate criteria, refinement, the CLI and the experiment wrappers."""
+"""Learning-rate search: the grid, the batched sweep (K copies in one pass, through grouped
+layers or vmap, must train exactly like K separate ``train()`` runs, BatchNorm included),
+divergence as data, the max-rate criteria, refinement, the CLI and the experiment wrappers."""
 
 from __future__ import annotations
 
@@ -100,13 +100,17 @@ SEQ_CASES = [
 ]  # fmt: skip
 
 
+ENGINES = ["grouped", "vmap"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize(("family", "arch", "width", "lrs", "opts"), SEQ_CASES)
-def test_batched_sweep_equals_separate_train_runs(digits, family, arch, width, lrs, opts):
+def test_batched_sweep_equals_separate_train_runs(digits, family, arch, width, lrs, opts, engine):
     """Every copy of the sweep follows train() at its rate, step by step, for a whole epoch."""
     cfg = TrainConfig(**{"epochs": 1, "batch_size": 32, "seed": 3, **opts})
     model = make(family, arch, digits, width)
     before = copy.deepcopy(model.state_dict())
-    sweep = batched_sweep(model, digits, lrs, cfg)
+    sweep = batched_sweep(model, digits, lrs, cfg, engine=engine)
     steps = len(digits) // cfg.batch_size
     assert sweep["losses"].shape == (steps, len(lrs))
     assert sweep["steps_per_epoch"] == steps
@@ -158,12 +162,13 @@ def test_copies_start_identical_and_see_the_same_batch(digits, family, arch, wid
     assert first[0] == pytest.approx(expected, rel=1e-5)
 
 
-def test_diverging_rate_is_data_and_leaves_the_other_copies_alone(digits):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_diverging_rate_is_data_and_leaves_the_other_copies_alone(digits, engine):
     cfg = TrainConfig(batch_size=32, schedule="constant", momentum=0.9, weight_decay=5e-4)
     model = make("mlp", "2_02_002", digits, 16)
     safe = [0.01, 0.1]
-    sweep = batched_sweep(model, digits, [*safe, 2.0**10], cfg)
-    alone = batched_sweep(model, digits, safe, cfg)
+    sweep = batched_sweep(model, digits, [*safe, 2.0**10], cfg, engine=engine)
+    alone = batched_sweep(model, digits, safe, cfg, engine=engine)
     dstep = sweep["diverged_step"]
     assert list(dstep[:2]) == [-1, -1]
     assert isinstance(int(dstep[2]), int) and 0 <= dstep[2] < sweep["losses"].shape[0]
@@ -188,7 +193,8 @@ def test_diverging_rate_is_data_and_leaves_the_other_copies_alone(digits):
     ],
     ids=["mlp-dead-output", "mlp-dead-input", "nb201-dead-conv"],
 )
-def test_parameters_off_every_path_are_fine(digits, family, arch, width, dead):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_parameters_off_every_path_are_fine(digits, family, arch, width, dead, engine):
     model = make(family, arch, digits, width)
     x, y = digits.x[:32], digits.y[:32]
     F.cross_entropy(model(x), y).backward()
@@ -198,7 +204,7 @@ def test_parameters_off_every_path_are_fine(digits, family, arch, width, dead):
     model.zero_grad(set_to_none=True)
     cfg = TrainConfig(batch_size=32, schedule="constant", momentum=0.9, weight_decay=5e-4)
     steps = 6 if family == "nb201" else None
-    sweep = batched_sweep(model, digits, [0.01, 0.1], cfg, steps=steps)
+    sweep = batched_sweep(model, digits, [0.01, 0.1], cfg, steps=steps, engine=engine)
     assert np.isfinite(sweep["losses"]).all()
     ref = train(make(family, arch, digits, width), digits, None, replace(cfg, lr=0.1))
     n = sweep["losses"].shape[0]

@@ -1,12 +1,15 @@
 """Learning-rate grid search, batched: K copies of one network at K rates in one pass.
 
 The K copies start from identical weights and see identical batches (one data order, one
-augmentation), so the only difference between them is the rate. Their parameters are stacked
-along a leading dimension and run through ``torch.func.vmap(functional_call)``; one backward
-gives every copy's gradient (the copies are independent, so the gradient of the summed loss
-is each copy's own gradient), and SGD is applied to the stacked tensors with a per-copy rate:
-one fused update instead of K optimizers. BatchNorm runs on batch statistics
-(``replace_all_batch_norm_modules_``), which is what training mode uses anyway.
+augmentation), so the only difference between them is the rate. One backward of the summed
+loss gives every copy's own gradient (the copies never mix), and SGD updates the stacked
+parameters in place with a per-copy rate: one update instead of K optimizers. Two engines:
+
+- ``grouped`` (:mod:`archscale.stacked`, the default for this project's MLP/CNN/NB201 models):
+  the copies side by side in the channel dimension, Linear as one batched matmul, Conv2d as
+  one ``groups=K`` convolution (channels_last), BatchNorm over K*C channels;
+- ``vmap``: ``torch.func.vmap(functional_call)`` over stacked parameters, for any module
+  (BatchNorm on batch statistics via ``replace_all_batch_norm_modules_``).
 
 The paper's "maximal learning rate" (section 4): train for a budget (one epoch), take the rate
 with the smallest training loss at the end; diverged rates are data, excluded from the choice.
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,9 +30,11 @@ from torch.func import functional_call, replace_all_batch_norm_modules_, vmap
 from torch.nn import functional as F
 
 from archscale.data import TensorData, augment_batch, iterate_batches
+from archscale.stacked import StackedNet, supports, unsupported
 from archscale.train import TrainConfig, autocast, check_batch_size, lr_multiplier, oom_message, use_bf16
 
 CRITERIA = ("min_loss", "loss_ratio")
+ENGINES = ("auto", "grouped", "vmap")
 
 
 def lr_grid(lo_exp: float, hi_exp: float, step: float = 0.5) -> list[float]:
@@ -38,6 +43,36 @@ def lr_grid(lo_exp: float, hi_exp: float, step: float = 0.5) -> list[float]:
         raise ValueError(f"lr grid needs step > 0 and hi >= lo, got lo={lo_exp}, hi={hi_exp}, step={step}")
     n = int(math.floor((hi_exp - lo_exp) / step + 1e-9)) + 1
     return [float(2.0 ** (lo_exp + i * step)) for i in range(n)]
+
+
+def pick_engine(model: nn.Module, engine: str = "auto") -> str:
+    """The batching engine for ``model``: see :func:`batched_sweep`."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown grid-search engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if engine == "auto":
+        return "grouped" if supports(model) else "vmap"
+    if engine == "grouped" and (why := unsupported(model)) is not None:
+        raise ValueError(f"engine 'grouped' cannot run this model ({why}); use engine 'vmap' or 'auto'")
+    return engine
+
+
+def _copies(
+    model: nn.Module, k: int, x: torch.Tensor, engine: str
+) -> tuple[list[torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]:
+    """K copies of ``model`` on ``x``'s device: their trainable tensors (``[K, *shape]`` leaves)
+    and their batched forward (logits ``[B, K, classes]``)."""
+    if engine == "grouped":
+        net = StackedNet(model, k, probe=x[: min(2, len(x))])
+        return net.params, net.forward
+    base = copy.deepcopy(model).to(x.device)
+    replace_all_batch_norm_modules_(base)
+    params, buffers = _stack(base, k)
+
+    def forward_one(p: dict, b: dict, x: torch.Tensor) -> torch.Tensor:
+        return functional_call(base, (p, b), (x,))
+
+    batched_forward = vmap(forward_one, in_dims=(0, 0, None), out_dims=1)
+    return list(params.values()), lambda x: batched_forward(params, buffers, x)
 
 
 def _stack(model: nn.Module, k: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
@@ -55,10 +90,15 @@ def batched_sweep(
     cfg: TrainConfig,
     *,
     steps: int | None = None,
+    engine: str = "auto",
 ) -> dict[str, Any]:
     """Train ``len(lrs)`` copies of ``model`` (not modified) at rates ``lrs`` for ``cfg.epochs``
     epochs (or ``steps`` steps), SGD as in :func:`archscale.train.train` with ``cfg``'s momentum,
     nesterov, weight decay and schedule (``cfg.lr`` is ignored: each copy has its own rate).
+
+    ``engine``: ``grouped`` (:mod:`archscale.stacked`: the copies side by side in grouped
+    layers), ``vmap`` (``torch.func.vmap`` over stacked parameters: any
+    module), or ``auto`` (grouped when the model is built from layers it knows, else vmap).
 
     Returns ``losses`` (steps x K array of per-step training losses, NaN after divergence) and
     ``diverged_step`` (K entries, -1 when the copy did not diverge).
@@ -70,32 +110,24 @@ def batched_sweep(
         raise ValueError(f"a sweep needs at least one step, got steps={steps}")
     device = train_data.x.device
     k = len(lrs)
-    base = copy.deepcopy(model).to(device)
-    replace_all_batch_norm_modules_(base)
-    params, buffers = _stack(base, k)
-    names = list(params)
-    plist = [params[n] for n in names]
-    momenta = [torch.zeros_like(p) for p in plist]
-    rates = torch.tensor(list(lrs), device=device, dtype=torch.float32)
-    alive = torch.ones(k, device=device)  # 0 once a copy diverged: its update is frozen
-    bf16 = use_bf16(cfg, device)
-
-    def forward_one(p: dict, b: dict, x: torch.Tensor) -> torch.Tensor:
-        return functional_call(base, (p, b), (x,))
-
-    batched_forward = vmap(forward_one, in_dims=(0, 0, None))
-
-    def batched_loss(p: dict, b: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        # the K losses as one flat cross-entropy outside vmap (vmap's nll_loss path is slow)
-        out = batched_forward(p, b, x).float()
-        flat = F.cross_entropy(out.flatten(0, 1), y.repeat(k), reduction="none", label_smoothing=cfg.label_smoothing)
-        return flat.view(k, -1).mean(1)
-    steps_per_epoch = len(train_data) // cfg.batch_size
-    total = steps if steps is not None else cfg.epochs * steps_per_epoch
-    losses = torch.full((total, k), float("nan"), device=device)
-    generator = torch.Generator(device=device).manual_seed(cfg.seed)
-    step = 0
+    engine = pick_engine(model, engine)
     try:
+        plist, logits = _copies(model, k, train_data.x, engine)
+        momenta = [torch.zeros_like(p) for p in plist]
+        rates = torch.tensor(list(lrs), device=device, dtype=torch.float32)
+        bf16 = use_bf16(cfg, device)
+
+        def batched_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            # logits [B, K, classes]: the K losses as one cross-entropy with the classes in dim 1
+            out = logits(x).float().transpose(1, 2)
+            per = F.cross_entropy(out, y[:, None].expand(-1, k), reduction="none", label_smoothing=cfg.label_smoothing)
+            return per.mean(0)
+
+        steps_per_epoch = len(train_data) // cfg.batch_size
+        total = steps if steps is not None else cfg.epochs * steps_per_epoch
+        losses = torch.empty((total, k), device=device)
+        generator = torch.Generator(device=device).manual_seed(cfg.seed)
+        step = 0
         while step < total:
             for x, y in iterate_batches(train_data, cfg.batch_size, generator=generator):
                 if step >= total:
@@ -103,23 +135,22 @@ def batched_sweep(
                 if cfg.augment:
                     x = augment_batch(x, generator=generator)
                 with autocast(bf16, device):
-                    per_copy = batched_loss(params, buffers, x, y)
+                    per_copy = batched_loss(x, y)
                 grads = torch.autograd.grad(per_copy.sum(), plist, allow_unused=True)
                 scale = lr_multiplier(step, total, cfg, steps_per_epoch)
                 with torch.no_grad():
-                    finite = torch.isfinite(per_copy) & (per_copy <= cfg.max_loss)
-                    alive.mul_(finite.float())
-                    losses[step] = torch.where(alive > 0, per_copy.detach(), float("nan"))
-                    _sgd_update(plist, grads, momenta, rates * scale * alive, cfg)
+                    losses[step] = per_copy
+                    _sgd_update(plist, grads, momenta, rates if scale == 1.0 else rates * scale, cfg)
                 step += 1
     except torch.OutOfMemoryError as err:
         raise RuntimeError(oom_message(cfg.batch_size)) from err
-    host = losses.cpu().numpy()  # one sync for the whole sweep
-    diverged_step = np.full(k, -1, dtype=int)
-    for j in range(k):
-        bad = np.flatnonzero(~np.isfinite(host[:, j]))
-        if bad.size:
-            diverged_step[j] = int(bad[0])
+    # One sync for the whole sweep. A copy diverges at its first non-finite (or > max_loss) loss,
+    # as train() stops there; later steps of that copy are NaN. Its own numbers may run on as NaN,
+    # harmlessly: no layer, norm or loss mixes copies, so the others never see them.
+    host = losses.cpu().numpy()
+    bad = ~np.isfinite(host) | (host > cfg.max_loss)
+    diverged_step = np.where(bad.any(axis=0), bad.argmax(axis=0), -1)
+    host[np.arange(total)[:, None] >= np.where(diverged_step >= 0, diverged_step, total)] = np.nan
     return {
         "lrs": list(map(float, lrs)),
         "losses": host,
@@ -137,13 +168,11 @@ def _sgd_update(
     cfg: TrainConfig,
 ) -> None:
     """torch.optim.SGD's update (weight decay, momentum with buffer = g on the first step,
-    nesterov) on stacked parameters with one rate per copy; NaN grads of frozen copies are
-    zeroed so they stay frozen. A parameter off every input->output path has no gradient and,
-    as in torch.optim.SGD, is not updated."""
+    nesterov) on stacked parameters with one rate per copy, in place. A parameter off every
+    input->output path has no gradient and, as in torch.optim.SGD, is not updated."""
     for p, g, m in zip(params, grads, momenta, strict=True):
         if g is None:
             continue
-        g = torch.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0)
         if cfg.weight_decay:
             g = g.add(p, alpha=cfg.weight_decay)
         if cfg.momentum:
