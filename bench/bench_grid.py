@@ -15,7 +15,7 @@ sequential / batched (> 1: batching is faster). Nothing passes or fails on time.
 ``--profile`` adds a torch.profiler table of one batched run (top ops by self CPU time).
 
     python bench/bench_grid.py                               # digits MLP base net, width 128
-    python bench/bench_grid.py --workload digits-cnn         # DAG CNN width 16, kernel 3
+    python bench/bench_grid.py --workload digits-cnn         # DAG CNN at fig. 3's width (8), kernel 3
     python bench/bench_grid.py --workload nb201-base --device cuda   # NB201 base cell C=16 N=5
 """
 
@@ -23,24 +23,30 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 import torch
+import yaml
 from _common import add_common_args, epochs_for, fmt_times, fresh, header, interleaved, median, setup, subset
 
 from archscale.data import load_dataset
 from archscale.graphs import base_arch
-from archscale.lr_search import batched_sweep, lr_grid
+from archscale.lr_search import batched_sweep, lr_grid, pick_engine
 from archscale.models import build_model
 from archscale.train import TrainConfig, train
 
+# The digits workloads use the default config's sizes: the MLP width of figs. 2/5, the CNN width
+# and first kernel size of fig. 3, the grid search's batch size.
+DEFAULTS = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())
+FIG3 = DEFAULTS["lr_experiments"]["fig3_cnn_topology"]
 WORKLOADS = {
     "digits-mlp": dict(
         family="mlp",
         arch=base_arch("mlp"),  # 1_01_001_0001: the N5 base network
-        width=128,
+        width=DEFAULTS["lr_experiments"]["fig5_mlp_depth"]["width"],
         kernel=3,
         dataset="digits",
-        batch=32,
+        batch=DEFAULTS["lr_search"]["batch_size"],
         augment=False,
         cpu=dict(steps=400, repeats=5),  # ~1-2 s per grid: tens of seconds in all
         cuda=dict(steps=400, repeats=5),
@@ -48,10 +54,10 @@ WORKLOADS = {
     "digits-cnn": dict(
         family="cnn",
         arch="2_12_112_2112",  # an N5 DAG with five conv edges (the base net is a single conv)
-        width=16,
-        kernel=3,
+        width=FIG3["width"],
+        kernel=FIG3["kernel_sizes"][0],
         dataset="digits",
-        batch=32,
+        batch=DEFAULTS["lr_search"]["batch_size"],
         augment=False,
         cpu=dict(steps=80, repeats=3),  # conv-bound on CPU: ~4 s per sequential grid
         cuda=dict(steps=400, repeats=5),
@@ -87,11 +93,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--min-exp", type=float, default=-4.0, help="grid is 2^min_exp, 2^(min_exp+0.5), ... (K points)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--width", type=int, default=None)
+    p.add_argument("--kernel", type=int, default=None, help="CNN kernel size q")
     p.add_argument("--cells-per-stage", type=int, default=None, help="NB201 N")
     p.add_argument("--arch", default=None)
     p.add_argument("--momentum", type=float, default=0.0)
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
+    p.add_argument(
+        "--engine",
+        choices=("auto", "grouped", "vmap"),
+        default="auto",
+        help="batched side's engine (lr_search.batched_sweep; auto = grouped layers for the project's models)",
+    )
     p.add_argument("--profile", action="store_true", help="print a torch.profiler table of one batched run")
     args = p.parse_args(argv)
     device = setup(args)
@@ -118,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
         width=width,
         num_classes=data.num_classes,
         in_shape=data.in_shape,
-        kernel_size=w["kernel"],
+        kernel_size=args.kernel or w["kernel"],
         cells_per_stage=n_cells,
         seed=args.seed,
     ).to(device)
@@ -145,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     size = f"C={width} N={n_cells}" if w["family"] == "nb201" else f"width={width}"
     if w["family"] == "cnn":
-        size += f" kernel={w['kernel']}"
+        size += f" kernel={args.kernel or w['kernel']}"
     print(
         f"   model {w['family']} {arch} {size} ({n_params:,} params); data {w['dataset']} {len(data)} train images "
         f"{data.in_shape}; batch {batch}; {steps} steps = {epochs} epoch(s) x {spe}; augment {w['augment']}"
@@ -153,11 +166,11 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"   rates 2^{args.min_exp:g} .. 2^{args.min_exp + 0.5 * (len(lrs) - 1):g} (K={len(lrs)}); momentum "
         f"{args.momentum:g}, weight decay {args.weight_decay:g}, constant schedule; {'bf16' if bf16 else 'fp32'}; "
-        f"repeats {repeats}"
+        f"repeats {repeats}; batched engine {pick_engine(base, args.engine)}"
     )
 
     def make_batched():
-        return lambda: batched_sweep(base, data, lrs, cfg)  # copies the model itself
+        return lambda: batched_sweep(base, data, lrs, cfg, engine=args.engine)  # copies the model itself
 
     def make_sequential():
         models = [fresh(base) for _ in lrs]

@@ -48,4 +48,7 @@ run 40 bench/bench_grid.py --device cuda --workload digits-cnn
 run 30 bench/bench_trainer.py --device cuda --workload digits-mlp
 # 5. reference sensitivity: more DataLoader workers (the machine has more cores than 2).
 run 45 bench/bench_trainer.py --device cuda --workload nb201 --num-workers 8 --repeats 2
+# 6. the grid's engines compared: the old vmap engine on the NB201 base cell; one conv layer.
+run 60 bench/bench_grid.py --device cuda --workload nb201-base --engine vmap
+run 30 bench/bench_grouped_conv.py --device cuda --preset nb201
 echo; echo "== gpu_check done in $((SECONDS - start)) s"
