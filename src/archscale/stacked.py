@@ -170,8 +170,8 @@ class StackedNet:
         if why is not None:
             raise ValueError(f"cannot stack this model: {why}")
         self.k = k
-        reached, self.n_out = _modules_reached(model, probe)
-        self.net = copy.deepcopy(model)
+        self.net = copy.deepcopy(model).to(probe.device)
+        reached, self.n_out = _modules_reached(self.net, probe)
         self.params: list[torch.Tensor] = []
         self.names: list[str] = []  # ``model``'s name of each of ``params``
         self.channels_last = False
@@ -215,13 +215,15 @@ def _replace(root: nn.Module, name: str, new: nn.Module) -> None:
 def _modules_reached(model: nn.Module, probe: torch.Tensor) -> tuple[set[str], int]:
     """Names of the parameterised layers one forward of ``probe`` calls (a cell's edge out of an
     unreachable node is never called, so it needs no trainable copies), and the number of
-    outputs. Runs on a copy: BatchNorm running statistics stay untouched."""
-    model = copy.deepcopy(model).train()
+    outputs. Updates ``model``'s BatchNorm running statistics: pass a copy."""
     names = {m: n for n, m in model.named_modules() if type(m) in _STACKED}
     seen: set[str] = set()
-    for m in names:
-        m.register_forward_pre_hook(lambda mod, _: seen.add(names[mod]))
-    out = model(probe)
+    hooks = [m.register_forward_pre_hook(lambda mod, _: seen.add(names[mod])) for m in names]
+    try:
+        out = model.train()(probe)
+    finally:
+        for h in hooks:
+            h.remove()
     if out.dim() != 2:
         raise ValueError(f"cannot stack a model whose output is not [batch, classes]: got {tuple(out.shape)}")
     return seen, out.shape[1]
