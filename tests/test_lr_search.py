@@ -343,6 +343,24 @@ def test_cli_lr_search_writes_a_csv(tmp_path, capsys):
     assert capsys.readouterr().out.startswith("max lr ")
 
 
+def test_cli_lr_search_unknown_engine_is_argparse_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli_main(_search_argv(tmp_path / "grid.csv", "--engine", "fast"))
+    assert exc.value.code == 2
+    assert "error: argument --engine: invalid choice: 'fast'" in capsys.readouterr().err
+
+
+def test_cli_lr_search_engines_agree(tmp_path):
+    tables = {}
+    for engine in ("grouped", "vmap"):
+        out = tmp_path / f"{engine}.csv"
+        assert cli_main(_search_argv(out, "--engine", engine)) == 0
+        tables[engine] = pd.read_csv(out)
+    a, b = tables["grouped"], tables["vmap"]
+    np.testing.assert_allclose(a["final_loss"], b["final_loss"], rtol=1e-4)
+    assert a["max_lr"].iloc[0] == b["max_lr"].iloc[0]
+
+
 @pytest.mark.parametrize(
     ("extra", "needle"),
     [

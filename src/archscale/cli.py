@@ -94,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr-step", type=float, default=0.5, help="grid step in octaves")
     p.add_argument("--criterion", default="min_loss", choices=["min_loss", "loss_ratio"])
     p.add_argument("--refine", type=int, default=0, help="extra rates between the best point's neighbours")
+    p.add_argument(
+        "--engine",
+        default="auto",
+        choices=["auto", "grouped", "vmap"],
+        help="how the K copies are batched: grouped layers (the project's models) or torch.func.vmap (any model); "
+        "auto picks grouped when it can",
+    )
     p.add_argument("--out", required=True, help="CSV file to write")
 
     p = sub.add_parser("data", help="dataset management")
@@ -213,7 +220,7 @@ def cmd_lr_search(a: argparse.Namespace) -> None:
     lrs = lr_grid(a.lr_min_exp, a.lr_max_exp, a.lr_step)
     # a constant rate during the budget, as the workflow's grid search (experiments.search_config)
     cfg = dataclasses.replace(_train_config(a, 1.0), schedule="constant")
-    table, best = search_max_lr(model, tr, lrs, cfg, criterion=a.criterion, refine=a.refine)
+    table, best = search_max_lr(model, tr, lrs, cfg, criterion=a.criterion, refine=a.refine, engine=a.engine)
     table.insert(0, "arch", a.arch)
     table["max_lr"] = best
     atomic_write_csv(a.out, table)

@@ -242,11 +242,13 @@ def search_max_lr(
     tail_frac: float = 0.1,
     refine: int = 0,
     steps: int | None = None,
+    engine: str = "auto",
 ) -> tuple[pd.DataFrame, float]:
     """Grid search plus an optional refinement: ``refine`` extra rates spaced evenly (in log2)
     strictly between the best grid point's neighbours. Returns the table (one row per rate,
-    ``stage`` grid/refine, ``chosen`` marks the pick) and the maximal rate."""
-    table = summarise(batched_sweep(model, train_data, lrs, cfg, steps=steps), tail_frac=tail_frac)
+    ``stage`` grid/refine, ``chosen`` marks the pick) and the maximal rate. ``engine``: see
+    :func:`batched_sweep`."""
+    table = summarise(batched_sweep(model, train_data, lrs, cfg, steps=steps, engine=engine), tail_frac=tail_frac)
     table["stage"] = "grid"
     best = choose_max_lr(table, criterion, ratio=ratio)
     if refine > 0 and math.isfinite(best) and len(lrs) > 1:
@@ -256,7 +258,9 @@ def search_max_lr(
         hi = math.log2(grid[min(i + 1, len(grid) - 1)])
         extra = [2.0**e for e in np.linspace(lo, hi, refine + 2)[1:-1] if not np.isclose(2.0**e, best)]
         if extra:
-            more = summarise(batched_sweep(model, train_data, extra, cfg, steps=steps), tail_frac=tail_frac)
+            more = summarise(
+                batched_sweep(model, train_data, extra, cfg, steps=steps, engine=engine), tail_frac=tail_frac
+            )
             more["stage"] = "refine"
             table = pd.concat([table, more], ignore_index=True).sort_values("lr", ignore_index=True)
             best = choose_max_lr(table, criterion, ratio=ratio)
