@@ -26,14 +26,7 @@ HELPER = Path(__file__).with_name("helpers_train.py")
 ARCH = "2_02_002"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on 2 shared cores torch's default of 2 threads is many times
-    slower, and the subprocess runs use 1 thread too (same arithmetic)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
