@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from workflow_copy import copy_workflow
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -70,13 +71,7 @@ def faults_config(**overrides) -> dict:
 def copy_repo(dest: Path, config: dict | None = None) -> Path:
     """A runnable copy of the workflow in ``dest``; ``config`` replaces config/config.yaml
     there (the Snakefile's configfile), so runs need no --configfile."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in COPIED:
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        elif src.exists():
-            shutil.copy2(src, dest / name)
+    copy_workflow(dest, COPIED)
     write_config(dest, faults_config() if config is None else config)
     return dest
 

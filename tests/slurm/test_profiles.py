@@ -8,17 +8,16 @@ the SLURM plugin accept both profiles in each documented invocation. No SLURM ne
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from workflow_copy import copy_workflow
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-COPIED = ("Snakefile", "rules", "workflow", "config", "envs", "report", "src", "profiles")
 
 
 def profile(name: str) -> dict:
@@ -56,14 +55,7 @@ def test_default_profile_does_not_undo_the_slurm_profile() -> None:
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory) -> Path:
-    dest = tmp_path_factory.mktemp("profiles_wf")
-    for name in COPIED:
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        elif src.exists():
-            shutil.copy2(src, dest / name)
-    return dest
+    return copy_workflow(tmp_path_factory.mktemp("profiles_wf"))
 
 
 # fmt: off

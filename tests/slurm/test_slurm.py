@@ -32,11 +32,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from workflow_copy import copy_workflow
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-COPIED = ("Snakefile", "rules", "workflow", "config", "envs", "report", "src", "profiles")
 STATE = Path(os.environ.get("ARCHSCALE_SLURM_STATE", "/tmp/archscale-slurm"))
 PARTITION = "debug"  # start_cluster.sh's only partition
 ACCOUNT = "archscale-test"  # any string works without slurmdbd accounting
@@ -146,13 +146,7 @@ def write_test_profile(work: Path) -> None:
 
 
 def copy_repo(dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in COPIED:
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        elif src.exists():
-            shutil.copy2(src, dest / name)
+    copy_workflow(dest)
     shutil.copy2(HERE / "small.yaml", dest / "slurm-small.yaml")
     write_test_profile(dest)
     return dest
