@@ -6,7 +6,7 @@ import math
 import sys
 from pathlib import Path
 
-from archscale.code_hash import code_hash
+from archscale.code_hash import code_hashes
 from archscale.graphs import base_arch, chain_dag, sample_space
 from archscale.graphs import parse as parse_arch
 
@@ -37,7 +37,7 @@ wildcard_constraints:
 # from this checkout's src/: the editable install `make` sets up): a rule whose params carry
 # CODE[script] re-runs when, and only when, that code changes.
 LIB = ROOT / "src" / "archscale"
-CODE = {p.stem: code_hash(p, LIB) for p in sorted((ROOT / "workflow" / "scripts").glob("*.py"))}
+CODE = code_hashes(sorted((ROOT / "workflow" / "scripts").glob("*.py")), LIB)
 
 
 def run_settings():

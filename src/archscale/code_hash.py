@@ -37,12 +37,17 @@ def _module_file(name: str, lib: Path) -> Path | None:
     return None  # `from archscale.x import f`: f is not a module
 
 
-def library_modules(script: Path, lib: Path = LIB) -> list[Path]:
-    """The files of ``lib`` (the archscale package) that ``script`` imports, transitively."""
+def library_modules(script: Path, lib: Path = LIB, _parsed: dict[Path, set[str]] | None = None) -> list[Path]:
+    """The files of ``lib`` (the archscale package) that ``script`` imports, transitively.
+    ``_parsed`` memoises each file's imports across calls (see :func:`code_hashes`)."""
+    parsed = {} if _parsed is None else _parsed
     seen: set[Path] = set()
     todo = [Path(script)]
     while todo:
-        for name in _imported_names(todo.pop()):
+        current = todo.pop()
+        if current not in parsed:
+            parsed[current] = _imported_names(current)
+        for name in parsed[current]:
             path = _module_file(name, lib)
             if path is not None and path not in seen:
                 seen.add(path)
@@ -50,10 +55,23 @@ def library_modules(script: Path, lib: Path = LIB) -> list[Path]:
     return sorted(seen)
 
 
+def code_hashes(scripts: list[Path], lib: Path = LIB) -> dict[str, str]:
+    """:func:`code_hash` of each script, by file stem, parsing every file once (this runs at
+    every Snakemake start)."""
+    parsed: dict[Path, set[str]] = {}
+    contents: dict[Path, bytes] = {}
+    out = {}
+    for script in scripts:
+        h = hashlib.sha256()
+        for path in library_modules(script, lib, parsed):
+            if path not in contents:
+                contents[path] = path.read_bytes()
+            h.update(path.relative_to(lib).as_posix().encode())
+            h.update(contents[path])
+        out[Path(script).stem] = h.hexdigest()[:16]
+    return out
+
+
 def code_hash(script: Path, lib: Path = LIB) -> str:
     """16 hex digits over the names and contents of :func:`library_modules`."""
-    h = hashlib.sha256()
-    for path in library_modules(script, lib):
-        h.update(path.relative_to(lib).as_posix().encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()[:16]
+    return code_hashes([Path(script)], lib)[Path(script).stem]
