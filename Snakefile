@@ -13,7 +13,12 @@ import sys
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
-from archscale.config_check import ConfigError, check_config, format_schema_error
+# This checkout's archscale, whatever Python runs Snakemake (with --use-conda it need not have
+# archscale installed: what the Snakefile imports needs only the standard library). Jobs do the
+# same through workflow/scripts/_src_path.py.
+sys.path.insert(0, f"{workflow.basedir}/src")
+
+from archscale.config_check import ConfigError, check_config, format_schema_error  # noqa: E402
 
 min_version("9.0")
 

@@ -20,6 +20,6 @@ rule scaled_lrs:
         mem_mb=1000,
         runtime=10,
     conda:
-        "../envs/torch.yaml"
+        "../envs/plot.yaml"
     script:
         "../workflow/scripts/scaled_lrs.py"

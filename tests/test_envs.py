@@ -35,8 +35,6 @@ def env_pins(env: Path) -> dict[str, str]:
     for dep in spec["dependencies"]:
         if isinstance(dep, dict):
             for line in dep["pip"]:
-                if line.startswith("-e"):
-                    continue
                 req = Requirement(line)
                 (op_ver,) = req.specifier
                 assert op_ver.operator == "==", f"{env.name}: {line} is not pinned exactly"
@@ -73,7 +71,8 @@ def test_env_pins_match_installed_and_pyproject(env: Path) -> None:
         installed = metadata.version(name)
         assert installed == version, f"{env.name}: {name}=={version} but {installed} installed"
         assert pyproject.get(name) == version, f"{env.name}: {name}=={version} but pyproject pins {pyproject.get(name)}"
-    assert "torch" in pins and "-e .." in yaml.safe_load(env.read_text())["dependencies"][-1]["pip"]
+    # torch only where training runs; the light env (tables, plots) stays small
+    assert ("torch" in pins) == (env.name == "torch.yaml"), f"{env.name}: torch pinned = {'torch' in pins}"
 
 
 def test_pyproject_pins_the_working_torch_pair() -> None:

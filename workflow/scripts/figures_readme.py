@@ -4,6 +4,7 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821, SIM115
 
+import _src_path  # noqa: E402, F401  (this checkout's archscale, in any env)
 import pandas as pd  # noqa: E402
 
 from archscale.atomic import atomic_write_text  # noqa: E402

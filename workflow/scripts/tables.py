@@ -5,6 +5,7 @@ from pathlib import Path
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821, SIM115
 
+import _src_path  # noqa: E402, F401  (this checkout's archscale, in any env)
 import pandas as pd  # noqa: E402
 
 from archscale.analysis import lr_correlation_table, nb201_table, nb201_top_table  # noqa: E402
