@@ -37,7 +37,7 @@ wildcard_constraints:
 # from this checkout's src/: the editable install `make` sets up): a rule whose params carry
 # CODE[script] re-runs when, and only when, that code changes.
 LIB = ROOT / "src" / "archscale"
-CODE = code_hashes(sorted((ROOT / "workflow" / "scripts").glob("*.py")), LIB)
+CODE = code_hashes(sorted((ROOT / "workflow" / "scripts").glob("[!_]*.py")), LIB)
 
 
 def run_settings():

@@ -32,7 +32,8 @@ RULES = rules_with_scripts()
 
 
 def test_every_script_rule_was_found():
-    assert {s for _, s, _ in RULES} == {p.stem for p in SCRIPTS.glob("*.py")}
+    # _src_path.py is imported by the scripts, not run by a rule
+    assert {s for _, s, _ in RULES} == {p.stem for p in SCRIPTS.glob("[!_]*.py")}
 
 
 @pytest.mark.parametrize(("rule", "script", "key"), RULES, ids=[r for r, _, _ in RULES])
