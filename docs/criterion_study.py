@@ -17,11 +17,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from archscale.analysis import combine_base_lr, lr_correlation
+from archscale.analysis import lr_correlation
 from archscale.data import load_dataset
 from archscale.graphs import base_arch, sample_space
 from archscale.lr_search import batched_sweep, choose_max_lr, lr_grid, summarise
 from archscale.models import build_model
+from archscale.predict import combine_base_lr
 from archscale.scaling import scaled_lr
 from archscale.train import TrainConfig
 

@@ -9,6 +9,8 @@ rule base_lr_search:
         base=base_params,
         seeds=SEEDS,
         run=run_settings(),
+        data_root=DATA_ROOT,
+        download=DOWNLOAD,
         code=CODE["base_lr_search"],
     log:
         "logs/base_lr_search/{dataset}/{family}_{act}_w{width}_k{kernel}.log",

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 from archscale.code_hash import code_hashes
+from archscale.figures import TABLES, figure, figures_of
+from archscale.untracked import Untracked
 from archscale.graphs import base_arch, chain_dag, sample_space
 from archscale.graphs import parse as parse_arch
 
@@ -41,8 +43,14 @@ CODE = code_hashes(sorted((ROOT / "workflow" / "scripts").glob("[!_]*.py")), LIB
 
 
 def run_settings():
-    """Settings every training job shares (device, data location)."""
-    return {"device": config["device"], "data_root": config["data_root"], "download": config["download"]}
+    """Settings every training job shares that can change its numbers (the device)."""
+    return {"device": config["device"]}
+
+
+#: Where datasets live, and whether to fetch them, change no number: not re-run triggers
+#: (archscale.untracked), so moving the data re-runs nothing.
+DATA_ROOT = Untracked(config["data_root"])
+DOWNLOAD = Untracked(config["download"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -92,14 +100,11 @@ def exp_base(exp, kernel):
     return base_key(e["family"], e.get("activation", "relu"), e["width"], base_kernel)
 
 
-def exp_figure(exp):
-    return EXPERIMENTS[exp].get("figure", exp)
-
-
-#: figure name -> its experiments (panels), in config order
-LR_FIGURES = {}
-for _exp in EXPERIMENTS:
-    LR_FIGURES.setdefault(exp_figure(_exp), []).append(_exp)
+#: figure name -> its experiments present in the config (panels), in the registry's order
+#: (archscale.figures: one declaration per figure)
+LR_FIGURES = {
+    f.name: [e for e in f.experiments if e in EXPERIMENTS] for f in figures_of("lr") if set(f.experiments) & set(EXPERIMENTS)
+}
 
 
 def figure_datasets(fig):
@@ -175,13 +180,17 @@ def nats_inputs(wc):
     return []
 
 
+#: the NB201 figures this config draws (a figure needing a recipe the config lacks is skipped)
+NB201_FIGURES = [f.name for f in figures_of("nb201") if set(f.needs_recipes) <= set(NB201["recipes"])]
+SIGNAL_FIGURES = [f.name for f in figures_of("signal")]
+
+
 def nb201_targets():
-    figs = ["fig4_nb201", "fig9_kendall_seeds"] + (["fig8_mup_nb201"] if "mup" in NB201["recipes"] else [])
-    return [f"figures/{f}.{ext}" for f in figs for ext in ("pdf", "png")]
+    return [f"figures/{f}.{ext}" for f in NB201_FIGURES for ext in ("pdf", "png")]
 
 
 def table_targets():
-    return expand("figures/{table}.{ext}", table=("table_lr_correlation", "table_nb201", "table_nb201_top"), ext=("csv", "tex", "md"))
+    return expand("figures/{table}.{ext}", table=TABLES, ext=("csv", "tex", "md"))
 
 
 def all_targets():
@@ -189,7 +198,8 @@ def all_targets():
         lr_figure_targets()
         + nb201_targets()
         + table_targets()
-        + ["figures/fig_init_signal.pdf", "figures/fig_init_signal.png", "figures/README.md"]
+        + [f"figures/{f}.{ext}" for f in SIGNAL_FIGURES for ext in ("pdf", "png")]
+        + ["figures/README.md"]
     )
 
 

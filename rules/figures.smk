@@ -5,13 +5,14 @@ rule plot_lr_figure:
     input:
         tables=figure_tables,
     output:
-        pdf=report("figures/{fig}_{dataset}.pdf", category="Learning rates", caption="../report/lr_figure.rst"),
+        pdf=report("figures/{fig}_{dataset}.pdf", category="Learning rates", caption="../report/figure.rst"),
         png="figures/{fig}_{dataset}.png",
     wildcard_constraints:
         fig="|".join(LR_FIGURES),
     params:
         fig="{fig}",
         dataset="{dataset}",
+        caption=lambda wc: figure(wc.fig).caption,
         code=CODE["plot_lr_figure"],
     log:
         "logs/plot_lr_figure/{fig}_{dataset}.log",
@@ -31,12 +32,13 @@ rule plot_nb201:
     input:
         tables=expand("results/tables/nb201_{dataset}.csv", dataset=NB201["datasets"]),
     output:
-        pdf=report("figures/{nbfig}.pdf", category="NAS-Bench-201", caption="../report/nb201.rst"),
+        pdf=report("figures/{nbfig}.pdf", category="NAS-Bench-201", caption="../report/figure.rst"),
         png="figures/{nbfig}.png",
     wildcard_constraints:
-        nbfig="fig4_nb201|fig8_mup_nb201|fig9_kendall_seeds",
+        nbfig="|".join(f.name for f in figures_of("nb201")),
     params:
         figure="{nbfig}",
+        caption=lambda wc: figure(wc.nbfig).caption,
         datasets=NB201["datasets"],
         code=CODE["plot_nb201"],
     log:
@@ -77,14 +79,18 @@ rule plot_init_signal:
     input:
         table=rules.init_signal.output.table,
     output:
-        pdf=report("figures/fig_init_signal.pdf", category="Initialisation", caption="../report/fig_init_signal.rst"),
-        png="figures/fig_init_signal.png",
+        pdf=report("figures/{sigfig}.pdf", category="Initialisation", caption="../report/figure.rst"),
+        png="figures/{sigfig}.png",
+    wildcard_constraints:
+        sigfig="|".join(SIGNAL_FIGURES),
     params:
+        figure="{sigfig}",
+        caption=lambda wc: figure(wc.sigfig).caption,
         code=CODE["plot_init_signal"],
     log:
-        "logs/plot_init_signal/fig.log",
+        "logs/plot_init_signal/{sigfig}.log",
     benchmark:
-        "benchmarks/plot_init_signal/fig.tsv"
+        "benchmarks/plot_init_signal/{sigfig}.tsv"
     threads: 1
     resources:
         mem_mb=1000,
@@ -110,6 +116,7 @@ rule tables:
         top_tex="figures/table_nb201_top.tex",
         top_md="figures/table_nb201_top.md",
     params:
+        caption=" ".join(f"``{name}``: {text}" for name, text in TABLES.items()),
         code=CODE["tables"],
     log:
         "logs/tables/tables.log",
@@ -131,7 +138,7 @@ rule figures_readme:
         nb201=rules.tables.output.nb201_csv,
         top=rules.tables.output.top_csv,
         signal=rules.init_signal.output.table,
-        figures=[t for t in lr_figure_targets() + nb201_targets() if t.endswith(".png")] + ["figures/fig_init_signal.png"],
+        figures=[t for t in all_targets() if t.startswith("figures/fig") and t.endswith(".png")],
     output:
         readme="figures/README.md",
     params:

@@ -18,6 +18,8 @@ rule train_nb201:
         recipe=lambda wc: nb201_recipe(wc.recipe),
         seeds=SEEDS,
         run=run_settings(),
+        data_root=DATA_ROOT,
+        download=DOWNLOAD,
         code=CODE["train_nb201"],
     log:
         "logs/train_nb201/{dataset}/{recipe}/shard{shard}.log",

@@ -17,6 +17,8 @@ rule true_max_lr:
         seeds=SEEDS,
         search=search_settings(),
         run=run_settings(),
+        data_root=DATA_ROOT,
+        download=DOWNLOAD,
         code=CODE["true_max_lr"],
     log:
         "logs/true_max_lr/{exp}/{dataset}/k{kernel}/shard{shard}.log",

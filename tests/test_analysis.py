@@ -110,8 +110,12 @@ def test_lr_correlation_table_per_kernel() -> None:
 
 
 def test_every_figure_function_draws() -> None:
-    fig = fig_lr_scaling(lr_rows(), figure="fig3_cnn_topology", dataset="digits")
+    fig = fig_lr_scaling(lr_rows(), title="Fig. 3", dataset="digits")
     assert len(fig.axes) == 2
+    # each panel's r is the table's r (one function, analysis.lr_stats, serves both)
+    table = lr_correlation_table([lr_rows()])
+    for ax, r in zip(fig.axes, table["pearson_r"], strict=True):
+        assert f"r={r:.3f} (paper 0.856)" in ax.get_title()
     tables = {"cifar10": nb201_runs(nats=True)}
     assert len(fig_nb201(tables).axes) == 3
     assert len(fig_mup_nb201(tables).axes) == 2
@@ -122,9 +126,9 @@ def test_figures_readme_quotes_ours_beside_the_papers() -> None:
     lr = lr_correlation_table([lr_rows()])
     runs = {"cifar10": nb201_runs()}
     signal = pd.DataFrame({"dag": ["a", "a"], "convention": ["kaiming", "target"], "ratio": [4.0, 1.0], "width": 8})
-    text = figures_readme(lr, nb201_table(runs), nb201_top_table(runs), signal,
-                          ["figures/fig3_cnn_topology_digits.png", "figures/fig4_nb201.png",
-                           "figures/fig_init_signal.png"])  # fmt: skip
+    tables = {"lr": lr, "nb201": nb201_table(runs), "top": nb201_top_table(runs), "signal": signal}
+    text = figures_readme(tables, ["figures/fig3_cnn_topology_digits.png", "figures/fig4_nb201.png",
+                                   "figures/fig_init_signal.png"])  # fmt: skip
     assert "![fig3_cnn_topology_digits](fig3_cnn_topology_digits.png)" in text
     assert "(paper 0.856)" in text and "(paper +0.44)" in text
     assert "target: median E[out^2]/E[in^2] = 1.00" in text

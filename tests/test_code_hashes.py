@@ -53,7 +53,7 @@ def test_closure_follows_transitive_and_function_level_imports():
     # is imported inside train_cell only
     assert {"experiments.py", "lr_search.py", "stacked.py", "models/nb201.py", "mup_recipe.py"} <= grid
     assert "plots.py" not in grid
-    assert "analysis.py" in names("init_signal")  # init_signal_table lives there
+    assert "signal.py" in names("init_signal")  # init_signal_table lives there
     assert "graphs.py" in names("nats_published")  # nats parses cell strings
     plots = names("plot_lr_figure")
     assert {"plots.py", "analysis.py", "atomic.py"} <= plots

@@ -1,7 +1,10 @@
-"""Tables and statistics: eq. 8/9 over whole spaces, signal propagation, correlations, rankings.
+"""Statistics of measured results: correlations of measured vs predicted rates, NB201 gains and
+rankings.
 
-Everything takes and returns pandas objects or plain numbers, so each figure's numbers can be
-recomputed in a Python shell from the workflow's CSVs.
+The reading tier: everything takes and returns pandas objects or plain numbers read from the
+workflow's CSVs, so each figure's numbers can be recomputed in a Python shell, and an edit here
+re-runs only tables, plots and the report. Every number a figure title prints comes from the
+same function as the table's (:func:`lr_stats`).
 """
 
 from __future__ import annotations
@@ -12,101 +15,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from archscale.graphs import enumerate_space, parse
-from archscale.scaling import UntrainableArchitecture, get_convention, lr_factor
+from archscale.figures import figure, figure_of_experiment
 
-#: The paper's published numbers, shown beside ours in tables and captions.
-PAPER_R = {
-    "fig2": 0.838,
-    "fig3": 0.856,
-    "fig5": 0.962,
-    "fig6_mlp_depth": 0.856,
-    "fig6_mlp_topology": 0.729,
-    "fig7_gelu_mlp_depth": 0.920,
-    "fig7_gelu_mlp_topology": 0.680,
-    "fig7_gelu_cnn": 0.949,
-}
-PAPER_NB201_GAIN = {"cifar10": 0.44, "cifar100": 1.24, "imagenet16-120": 2.09}
 TOP_K_PERCENTS: tuple[float, ...] = (100, 90, 80, 70, 60, 50, 40, 30, 20, 10, 5, 1)
 
-
-def lr_table(
-    family: str,
-    base_lr: float,
-    *,
-    archs: Sequence[str] | None = None,
-    kernel_size: int | None = None,
-    n_nodes: int = 5,
-) -> pd.DataFrame:
-    """eq. 8/9 rate of every architecture of ``archs`` (default: the whole space).
-
-    Untrainable NB201 cells get an empty ``lr`` and a ``reason``. Paths are counted once per
-    graph (no model is built), so the whole NB201 space takes about a second.
-    """
-    rows = []
-    for arch in archs if archs is not None else enumerate_space(family, n_nodes):
-        g = parse(family, arch)
-        conv = get_convention(None, g)
-        row = {"arch": arch, "n_paths": g.n_paths}
-        try:
-            depths = conv.depths(g)
-            factor = lr_factor(g, kernel_size=kernel_size)
-            row.update(depths=" ".join(map(str, depths)), lr_factor=factor, lr=base_lr * factor, reason="")
-        except UntrainableArchitecture:
-            row.update(depths="", lr_factor=math.nan, lr=math.nan, reason="no input->output path")
-        rows.append(row)
-    return pd.DataFrame(rows, columns=["arch", "n_paths", "depths", "lr_factor", "lr", "reason"])
-
-
-def node_signal(
-    family: str,
-    arch: str,
-    x,
-    *,
-    width: int,
-    init: str,
-    in_degree: str = "source",
-    seed: int = 0,
-    activation: str = "relu",
-) -> list[float]:
-    """Mean squared activation of every DAG node over that of the body's input ``x``.
-
-    ``x`` enters the DAG body directly (node 0), so it must have ``width`` features (MLP) or
-    channels (CNN). Nodes with no input report 0.
-    """
-    import torch
-
-    from archscale.models import build_model
-
-    in_shape = tuple(x.shape[1:])
-    model = build_model(
-        family,
-        arch,
-        width=width,
-        num_classes=2,
-        in_shape=in_shape,
-        init=init,
-        in_degree=in_degree,
-        seed=seed,
-        activation=activation,
-    )
-    ref = float(x.pow(2).mean())
-    with torch.no_grad():
-        return [float(h.pow(2).mean()) / ref for h in model.body.node_outputs(x)]
-
-
-def combine_base_lr(tables: Sequence[pd.DataFrame] | pd.DataFrame) -> float:
-    """The base network's maximal rate over seeds: the geometric mean of the per-seed picks
-    (rates live on a log grid). Takes one table with a ``seed`` column or one table per seed.
-    Raises when no seed found a rate."""
-    if isinstance(tables, pd.DataFrame):
-        picks = tables.groupby("seed")["max_lr"].first().to_numpy(dtype=float)
-    else:
-        picks = np.array([float(t["max_lr"].iloc[0]) for t in tables])
-    ok = picks[np.isfinite(picks) & (picks > 0)]
-    if ok.size == 0:
-        raise ValueError("every rate diverged for the base network at every seed; lower lr_search.min_exp")
-    return float(np.exp(np.log(ok).mean()))
 
 
 def lr_correlation(measured: Sequence[float], predicted: Sequence[float]) -> dict[str, float]:
@@ -163,33 +75,59 @@ def ranking_summary(reference: Sequence[float], other: Sequence[float], top: int
     return out
 
 
-def lr_correlation_table(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    """``table_lr_correlation``: per experiment/family/dataset/width/kernel, agreement between
-    measured (geometric mean over seeds) and predicted maximal rates, with the paper's r."""
+def seed_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per (architecture, kernel): geometric mean and min/max over seeds of the measured rate
+    (seeds where no rate was picked are left out)."""
+    t = table[np.isfinite(table["measured_lr"]) & (table["measured_lr"] > 0)].copy()
+    t["log_m"] = np.log(t["measured_lr"])
+    g = t.groupby(["arch", "kernel_size"], as_index=False).agg(
+        predicted_lr=("predicted_lr", "first"),
+        log_mean=("log_m", "mean"),
+        lo=("measured_lr", "min"),
+        hi=("measured_lr", "max"),
+        n_seeds=("seed", "nunique"),
+    )
+    g["measured_lr"] = np.exp(g["log_mean"])
+    return g.drop(columns="log_mean")
+
+
+def _experiment_figure(exp: str) -> tuple[str, float]:
+    """(figure name, the paper's r) of an experiment; ("", NaN) for one no figure registers."""
+    try:
+        spec = figure_of_experiment(exp)
+    except KeyError:
+        return "", math.nan
+    return spec.name, spec.paper.get(exp, math.nan)
+
+
+def lr_stats(table: pd.DataFrame) -> pd.DataFrame:
+    """Agreement of measured (geometric mean over seeds) and predicted maximal rates, one row
+    per experiment x dataset x kernel size, with the figure that draws it and the paper's r.
+    The figures' titles and ``table_lr_correlation`` both read this."""
     rows = []
-    for t in tables:
-        for (exp, ds, k), g in t.groupby(["experiment", "dataset", "kernel_size"]):
-            ok = g[np.isfinite(g["measured_lr"]) & (g["measured_lr"] > 0)]
-            per_arch = ok.groupby("arch").agg(
-                measured=("measured_lr", lambda v: float(np.exp(np.log(v).mean()))),
-                predicted=("predicted_lr", "first"),
-            )
-            stats_ = lr_correlation(per_arch["measured"], per_arch["predicted"])
-            rows.append(
-                {
-                    "experiment": exp,
-                    "figure": exp.split("_")[0],
-                    "dataset": ds,
-                    "kernel_size": int(k),
-                    "n_archs": g["arch"].nunique(),
-                    "n_seeds": g["seed"].nunique(),
-                    "n_no_max_lr": int((~np.isfinite(g["measured_lr"])).sum()),
-                    "base_lr": float(g["base_lr"].iloc[0]),
-                    **stats_,
-                    "paper_r": PAPER_R.get(exp, PAPER_R.get(exp.split("_")[0], math.nan)),
-                }
-            )
+    for (exp, ds, k), g in table.groupby(["experiment", "dataset", "kernel_size"], sort=False):
+        s = seed_summary(g)
+        fig, paper_r = _experiment_figure(exp)
+        rows.append(
+            {
+                "experiment": exp,
+                "figure": fig,
+                "dataset": ds,
+                "kernel_size": int(k),
+                "n_archs": g["arch"].nunique(),
+                "n_seeds": g["seed"].nunique(),
+                "n_no_max_lr": int((~np.isfinite(g["measured_lr"])).sum()),
+                "base_lr": float(g["base_lr"].iloc[0]),
+                **lr_correlation(s["measured_lr"], s["predicted_lr"]),
+                "paper_r": paper_r,
+            }
+        )
     return pd.DataFrame(rows)
+
+
+def lr_correlation_table(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """``table_lr_correlation``: :func:`lr_stats` of every experiment's tidy table."""
+    return pd.concat([lr_stats(t) for t in tables], ignore_index=True)
 
 
 def nb201_cell_means(table: pd.DataFrame) -> pd.DataFrame:
@@ -210,6 +148,7 @@ def nb201_table(tables: dict[str, pd.DataFrame], reference: str = "standard") ->
     gain over the reference recipe, and agreement of the rankings; with the benchmark's
     published numbers present (recipe ``nats``), the same against them (``*_vs_nats``)."""
     rows = []
+    paper_gain = figure("fig4_nb201").paper
     for ds, t in tables.items():
         wide = nb201_cell_means(t)
         for recipe in wide.columns:
@@ -231,7 +170,7 @@ def nb201_table(tables: dict[str, pd.DataFrame], reference: str = "standard") ->
                     mean_gain=float(diff.mean()),
                     frac_improved=float((diff > 0).mean()),
                     **ranking_summary(ref, oth),
-                    paper_mean_gain=PAPER_NB201_GAIN.get(ds, math.nan) if recipe == "principled" else math.nan,
+                    paper_mean_gain=paper_gain.get(ds, math.nan) if recipe == "principled" else math.nan,
                 )
             if "nats" in wide.columns:
                 ref, oth = _paired(wide, "nats", recipe)
@@ -307,21 +246,3 @@ def _kendall_top_k(order: np.ndarray, x: np.ndarray, y: np.ndarray, percents: Se
 def _kendall_top_k_by(order, x, y, percents: Sequence[float] = TOP_K_PERCENTS) -> pd.DataFrame:
     return _kendall_top_k(np.asarray(order, float), np.asarray(x, float), np.asarray(y, float), percents)
 
-
-def init_signal_table(*, family: str, n_dags: int, width: int, batch: int, seed: int) -> pd.DataFrame:
-    """Signal propagation of eq. 4 over ``n_dags`` random DAGs with a path (seeded): one row
-    per (DAG, convention) with mean squared output / input of the DAG body."""
-    import torch
-
-    from archscale.graphs import sample_space
-
-    dags = sample_space(family, n_dags, seed=seed)
-    shape = (batch, width) if family == "mlp" else (batch, width, 8, 8)
-    x = torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
-    rows = []
-    for i, dag in enumerate(dags):
-        for label, init, deg in (("kaiming", "kaiming", "source"), ("source", "arch_aware", "source"),
-                                 ("target", "arch_aware", "target")):  # fmt: skip
-            ratio = node_signal(family, dag, x, width=width, init=init, in_degree=deg, seed=seed + i)[-1]
-            rows.append({"dag": dag, "convention": label, "ratio": ratio, "width": width})
-    return pd.DataFrame(rows)

@@ -124,8 +124,8 @@ def cmd_lr(a: argparse.Namespace) -> None:
 
 
 def cmd_lr_table(a: argparse.Namespace) -> None:
-    from archscale.analysis import lr_table
     from archscale.atomic import atomic_write_csv
+    from archscale.predict import lr_table
 
     df = lr_table(a.family, a.base_lr, kernel_size=a.kernel_size if a.family == "cnn" else None, n_nodes=a.nodes)
     atomic_write_csv(a.out, df)
@@ -153,7 +153,7 @@ def _build(a: argparse.Namespace, in_shape, num_classes: int, init: str | None =
 def cmd_init_check(a: argparse.Namespace) -> None:
     import torch
 
-    from archscale.analysis import node_signal
+    from archscale.signal import node_signal
 
     if a.family == "nb201":
         raise ValueError("init-check covers the mlp and cnn families (NB201 cells normalise with BatchNorm)")

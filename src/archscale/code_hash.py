@@ -1,9 +1,11 @@
-"""Which library code a workflow script runs, as a content hash for the rule's params.
+"""Which code a workflow script runs, as a content hash for the rule's params.
 
-Snakemake re-runs a job when its params change, so a rule whose params carry the hash of every
-``archscale`` module its script imports, directly or not (function-level imports included),
-re-runs exactly when that code changes: a touch re-runs nothing, an edit of ``plots.py``
-re-runs only the jobs that import it. Derived from the imports, so it cannot drift from them.
+Snakemake re-runs a job when its params change, so a rule whose params carry the hash of its
+script and of every ``archscale`` module the script imports, directly or not (function-level
+imports included), re-runs exactly when that code changes: an edit of ``plots.py`` re-runs only
+the jobs that import it. The profiles turn off Snakemake's own ``code`` and ``mtime`` triggers
+(which compare modification times, so a ``touch`` re-ran every job of a script), so a touch
+re-runs nothing. Derived from the imports, so it cannot drift from them.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def code_hashes(scripts: list[Path], lib: Path = LIB) -> dict[str, str]:
     contents: dict[Path, bytes] = {}
     out = {}
     for script in scripts:
-        h = hashlib.sha256()
+        h = hashlib.sha256(Path(script).read_bytes())  # the script's own code, then its library
         for path in library_modules(script, lib, parsed):
             if path not in contents:
                 contents[path] = path.read_bytes()
@@ -73,5 +75,5 @@ def code_hashes(scripts: list[Path], lib: Path = LIB) -> dict[str, str]:
 
 
 def code_hash(script: Path, lib: Path = LIB) -> str:
-    """16 hex digits over the names and contents of :func:`library_modules`."""
+    """16 hex digits over the script's content and the names and contents of :func:`library_modules`."""
     return code_hashes([Path(script)], lib)[Path(script).stem]

@@ -242,9 +242,14 @@ def _check_lr_search(s: Mapping[str, Any]) -> None:
 
 
 def _check_experiment(name: str, e: Mapping[str, Any]) -> None:
+    from archscale.figures import figure_of_experiment
     from archscale.graphs import chain_dag, check_family
 
     key = f"lr_experiments.{name}"
+    try:
+        figure_of_experiment(name)
+    except KeyError as err:
+        raise ConfigError(key, "no figure draws this experiment", _one_line(err.args[0]).split("; ", 1)[1]) from None
     family = e.get("family")
     try:
         check_family(family)

@@ -9,10 +9,10 @@ from typing import Any
 
 import pandas as pd
 
-from archscale.analysis import combine_base_lr  # noqa: F401  (re-exported: the workflow's name for it)
 from archscale.data import TensorData
 from archscale.lr_search import lr_grid, search_max_lr
 from archscale.models import build_model
+from archscale.predict import combine_base_lr  # noqa: F401  (re-exported: the workflow's name for it)
 from archscale.scaling import scaled_lr
 from archscale.train import TrainConfig, train
 

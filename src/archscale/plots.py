@@ -1,7 +1,8 @@
 """The paper's figures, one function each, from the workflow's tidy tables.
 
-Each function takes DataFrames and returns a matplotlib Figure; the caller saves it (PDF + PNG,
-atomically). Numbers printed on a figure come from :mod:`archscale.analysis`.
+Each function takes DataFrames and the figure's ``title`` (from its :mod:`archscale.figures`
+entry, which names the function) and returns a matplotlib Figure; the caller saves it (PDF +
+PNG, atomically). Numbers printed on a figure come from :mod:`archscale.analysis`.
 """
 
 from __future__ import annotations
@@ -18,48 +19,26 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from archscale.analysis import (  # noqa: E402
-    PAPER_R,
     TOP_K_PERCENTS,
     kendall_top_k,
-    lr_correlation,
+    lr_stats,
     nb201_cell_means,
     pairwise_gaps,
+    seed_summary,
 )
 
-TITLES = {
-    "fig2": "Fig. 2, MLP topologies (eq. 8)",
-    "fig3": "Fig. 3, CNN topologies (eq. 9)",
-    "fig5": "Fig. 5, plain MLPs of depth L (eq. 8)",
-    "fig6": "Fig. 6, figs. 5 and 2 on the ImageNet stand-in",
-    "fig7": "Fig. 7, GELU instead of ReLU (eq. 8/9)",
-}
 
-
-def seed_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Per (architecture, kernel): geometric mean and min/max over seeds of the measured rate."""
-    t = table[np.isfinite(table["measured_lr"]) & (table["measured_lr"] > 0)].copy()
-    t["log_m"] = np.log(t["measured_lr"])
-    g = t.groupby(["arch", "kernel_size"], as_index=False).agg(
-        predicted_lr=("predicted_lr", "first"),
-        log_mean=("log_m", "mean"),
-        lo=("measured_lr", "min"),
-        hi=("measured_lr", "max"),
-        n_seeds=("seed", "nunique"),
-    )
-    g["measured_lr"] = np.exp(g["log_mean"])
-    return g.drop(columns="log_mean")
-
-
-def fig_lr_scaling(table: pd.DataFrame, *, figure: str, dataset: str) -> Figure:
+def fig_lr_scaling(table: pd.DataFrame, *, title: str, dataset: str) -> Figure:
     """Figs. 2, 3, 5, 6, 7: measured vs predicted maximal rate, log-log, one panel per
     (experiment, kernel size); points are the geometric mean over seeds with min-max bars;
     identity line; Pearson r (log rates, over seed means) and Spearman rho in each panel, the
-    paper's r in the panel title where it reports one."""
-    panels = table[["experiment", "kernel_size"]].drop_duplicates().to_records(index=False).tolist()
+    paper's r in the panel title where it reports one (all from :func:`analysis.lr_stats`)."""
+    stats = lr_stats(table).set_index(["experiment", "kernel_size"])
+    panels = list(stats.index)
     fig, axes = plt.subplots(1, len(panels), figsize=(max(4.2 * len(panels), 7.0), 4.0), squeeze=False)
     for ax, (exp, k) in zip(axes[0], panels, strict=True):
         s = seed_summary(table[(table["experiment"] == exp) & (table["kernel_size"] == k)])
-        stats = lr_correlation(s["measured_lr"], s["predicted_lr"])
+        st = stats.loc[(exp, k)]
         yerr = np.clip(np.vstack([s["measured_lr"] - s["lo"], s["hi"] - s["measured_lr"]]), 0, None)
         ax.errorbar(s["predicted_lr"], s["measured_lr"], yerr=yerr, fmt="o", ms=4, alpha=0.8, capsize=2)
         vals = pd.concat([s["predicted_lr"], s["lo"], s["hi"]])
@@ -71,16 +50,15 @@ def fig_lr_scaling(table: pd.DataFrame, *, figure: str, dataset: str) -> Figure:
         ax.set_yscale("log")
         ax.set_xlabel("predicted maximal LR (eq. 8/9)")
         ax.set_ylabel("measured maximal LR (grid search)")
-        paper = PAPER_R.get(exp) or PAPER_R.get(exp.split("_")[0])
+        paper = st["paper_r"]
         label = exp.split("_", 1)[1].replace("_", " ") + (f", q={k}" if "cnn" in exp else "")
         ax.set_title(
-            f"{label}\nr={stats['pearson_r']:.3f} (paper {paper if paper else 'n/a'}), "
-            f"rho={stats['spearman_rho']:.3f}, n={stats['n']}",
+            f"{label}\nr={st['pearson_r']:.3f} (paper {'n/a' if math.isnan(paper) else paper}), "
+            f"rho={st['spearman_rho']:.3f}, n={st['n']}",
             fontsize=9,
         )
         ax.grid(True, which="both", alpha=0.3)
-    key = figure.split("_")[0]
-    fig.suptitle(f"{TITLES.get(key, figure)}: measured vs predicted maximal LR on {dataset}", fontsize=11)
+    fig.suptitle(f"{title}: measured vs predicted maximal LR on {dataset}", fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -106,7 +84,9 @@ def nb201_reference(table: pd.DataFrame) -> str:
     return "nats" if "nats" in set(table["recipe"]) else "standard"
 
 
-def fig_nb201(tables: dict[str, pd.DataFrame], *, reference: str | None = None, other: str = "principled") -> Figure:
+def fig_nb201(
+    tables: dict[str, pd.DataFrame], *, title: str = "", reference: str | None = None, other: str = "principled"
+) -> Figure:
     """Fig. 4: one row per dataset: (a) principled vs standard accuracy per cell, (b) Kendall
     tau between the two rankings within the reference's top-K%, (c) pairwise accuracy gaps."""
     fig, axes = plt.subplots(len(tables), 3, figsize=(13, 3.8 * len(tables)), squeeze=False)
@@ -140,12 +120,12 @@ def fig_nb201(tables: dict[str, pd.DataFrame], *, reference: str | None = None, 
         ax.set_ylabel(f"acc(i) - acc(j), {other}")
         for a in row:
             a.grid(True, alpha=0.3)
-    fig.suptitle("Fig. 4, NAS-Bench-201: principled recipe (eq. 4 + eq. 8) vs the reference", fontsize=11)
+    fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
 
 
-def fig_mup_nb201(tables: dict[str, pd.DataFrame]) -> Figure:
+def fig_mup_nb201(tables: dict[str, pd.DataFrame], *, title: str = "") -> Figure:
     """Fig. 8: per dataset, accuracy of every sampled cell under each recipe (box plot over
     cells, mean over seeds per cell) and principled vs μP per cell."""
     fig, axes = plt.subplots(len(tables), 2, figsize=(10, 3.8 * len(tables)), squeeze=False)
@@ -165,12 +145,12 @@ def fig_mup_nb201(tables: dict[str, pd.DataFrame]) -> Figure:
         row[1].set_ylabel("test accuracy, principled (%)")
         for a in row:
             a.grid(True, alpha=0.3)
-    fig.suptitle("Fig. 8, NAS-Bench-201: principled vs μP vs standard", fontsize=11)
+    fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
 
 
-def fig_kendall_seeds(tables: dict[str, pd.DataFrame]) -> Figure:
+def fig_kendall_seeds(tables: dict[str, pd.DataFrame], *, title: str = "") -> Figure:
     """Fig. 9: Kendall tau within the reference's top-K% cells, principled vs reference,
     against the reference's own seed-to-seed agreement (every pair of its seeds)."""
     from archscale.analysis import seed_agreement
@@ -189,12 +169,12 @@ def fig_kendall_seeds(tables: dict[str, pd.DataFrame]) -> Figure:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
         ax.set_title(dataset, fontsize=9)
-    fig.suptitle("Fig. 9, ranking agreement: principled vs reference, and reference seed vs seed", fontsize=11)
+    fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
 
 
-def fig_init_signal(table: pd.DataFrame) -> Figure:
+def fig_init_signal(table: pd.DataFrame, *, title: str = "") -> Figure:
     """Beyond the paper: distribution over random DAGs of mean squared output / input of the
     DAG body at initialisation, per init convention (log scale; 1 = signal preserved)."""
     fig, ax = plt.subplots(figsize=(6.5, 4.0))
@@ -208,6 +188,6 @@ def fig_init_signal(table: pd.DataFrame) -> Figure:
     width = int(table["width"].iloc[0]) if "width" in table else 0
     ax.set_title(f"{table['dag'].nunique()} random DAGs, width {width}; median ratio {meds}", fontsize=9)
     ax.grid(True, axis="y", alpha=0.3)
-    fig.suptitle("Signal propagation of eq. 4 at initialisation", fontsize=11)
+    fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig

@@ -1,7 +1,10 @@
-"""figures/README.md: every figure with a caption that states its numbers beside the paper's.
+"""figures/README.md: every figure with its caption and its numbers beside the paper's.
 
 Built by the workflow from the tables it has just written, so the text cannot drift from the
-figures."""
+figures. Each figure's caption and summary function come from its :mod:`archscale.figures`
+entry; a summary function takes the figure's spec, the tables and the figure's dataset (lr
+figures) and returns Markdown list lines.
+"""
 
 from __future__ import annotations
 
@@ -10,25 +13,83 @@ from pathlib import Path
 
 import pandas as pd
 
-from archscale.analysis import PAPER_NB201_GAIN
-
-LR_CAPTIONS = {
-    "fig2": "Fig. 2: MLPs of different topologies, measured vs eq. 8 predicted maximal learning rate.",
-    "fig3": "Fig. 3: CNNs of different topologies at kernel sizes q (base q = 3), eq. 9.",
-    "fig5": "Fig. 5: plain MLPs of depth L, eq. 8 (L^-3/2 scaling).",
-    "fig6": "Fig. 6: figs. 5 and 2 on the ImageNet dataset of the config (a stand-in offline).",
-    "fig7": "Fig. 7: GELU instead of ReLU for MLP depth, MLP topology and CNN.",
-}
+from archscale.figures import FIGURES, TABLES, FigureSpec
 
 
 def _fmt(x: float, spec: str = ".3f") -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
 
-def figures_readme(
-    lr: pd.DataFrame, nb201: pd.DataFrame, top: pd.DataFrame, signal: pd.DataFrame, figures: list[str]
-) -> str:
-    """Markdown for figures/README.md; ``figures`` are the PNG paths, relative to the repo."""
+def lr_summary(spec: FigureSpec, tables: dict[str, pd.DataFrame], dataset: str | None) -> list[str]:
+    lr = tables["lr"]
+    rows = lr[(lr["figure"] == spec.name) & (lr["dataset"] == dataset)]
+    return [
+        f"- {r['experiment']} q={r['kernel_size']}: Pearson r = {_fmt(r['pearson_r'])} "
+        f"(paper {_fmt(r['paper_r'])}), Spearman rho = {_fmt(r['spearman_rho'])}, "
+        f"median |log2(measured/predicted)| = {_fmt(r['median_abs_log2_ratio'], '.2f')}, "
+        f"{r['n_archs']} architectures x {r['n_seeds']} seeds, base LR {_fmt(r['base_lr'], '.3g')}"
+        for _, r in rows.iterrows()
+    ]
+
+
+def nb201_summary(spec: FigureSpec, tables: dict[str, pd.DataFrame], dataset: str | None) -> list[str]:
+    nb201, top = tables["nb201"], tables["top"]
+    out = []
+    for _, r in nb201[nb201["recipe"] == "principled"].iterrows():
+        paper = spec.paper.get(r["dataset"], math.nan)
+        out.append(
+            f"- {r['dataset']}: {r['n_cells']} cells, mean accuracy {_fmt(r['mean_acc'], '.2f')}%, "
+            f"mean gain over standard {_fmt(r.get('mean_gain'), '+.2f')} pts (paper {_fmt(paper, '+.2f')}), "
+            f"improved {_fmt(100 * r.get('frac_improved', math.nan), '.0f')}% of cells, "
+            f"Kendall tau {_fmt(r.get('kendall_tau'))}"
+        )
+    for ds, g in top.groupby("dataset"):
+        k1 = g[g["top_percent"] == g["top_percent"].min()]["kendall_tau"]
+        k100 = g[g["top_percent"] == 100]["kendall_tau"]
+        out.append(
+            f"- {ds}: Kendall tau {_fmt(k100.iloc[0] if len(k100) else math.nan)} over all cells, "
+            f"{_fmt(k1.iloc[0] if len(k1) else math.nan)} in the top {g['top_percent'].min():g}% "
+            "(paper: about 0.85-0.9 overall, 0.1-0.35 in the top 1%)"
+        )
+    return out
+
+
+def mup_summary(spec: FigureSpec, tables: dict[str, pd.DataFrame], dataset: str | None) -> list[str]:
+    return [
+        f"- {r['dataset']} {r['recipe']}: mean accuracy {_fmt(r['mean_acc'], '.2f')}%"
+        for _, r in tables["nb201"].iterrows()
+    ]
+
+
+def kendall_seeds_summary(spec: FigureSpec, tables: dict[str, pd.DataFrame], dataset: str | None) -> list[str]:
+    return []  # the curves are the figure; table_nb201_top holds the principled-vs-reference taus
+
+
+def signal_summary(spec: FigureSpec, tables: dict[str, pd.DataFrame], dataset: str | None) -> list[str]:
+    out = []
+    for conv, g in tables["signal"].groupby("convention", sort=False):
+        r = g["ratio"]
+        inside = float(((r >= 0.5) & (r <= 2)).mean())
+        out.append(
+            f"- {conv}: median E[out^2]/E[in^2] = {r.median():.2f} (10th-90th percentile "
+            f"{r.quantile(0.1):.2f}-{r.quantile(0.9):.2f}), {100 * inside:.0f}% of DAGs within [0.5, 2]"
+        )
+    return out
+
+
+def spec_of_output(stem: str) -> tuple[FigureSpec, str | None]:
+    """The registry entry of a figure file's stem, and its dataset (lr figures: ``<name>_<dataset>``)."""
+    for spec in FIGURES:
+        if stem == spec.name:
+            return spec, None
+        if spec.kind == "lr" and stem.startswith(spec.name + "_"):
+            return spec, stem.removeprefix(spec.name + "_")
+    raise KeyError(f"figure file {stem!r} matches no entry of archscale.figures")
+
+
+def figures_readme(tables: dict[str, pd.DataFrame], figures: list[str]) -> str:
+    """Markdown for figures/README.md. ``tables``: ``lr``, ``nb201``, ``top``, ``signal``;
+    ``figures``: the PNG paths, relative to the repo."""
     out = [
         "# Figures and tables",
         "",
@@ -38,60 +99,11 @@ def figures_readme(
     ]
     for png in figures:
         name = Path(png).stem
-        key = name.split("_")[0]
-        out.append(f"## {name}")
-        out.append("")
-        out.append(f"![{name}]({Path(png).name})")
-        out.append("")
-        if key in LR_CAPTIONS:
-            out.append(LR_CAPTIONS[key])
-            dataset = name.rsplit("_", 1)[-1]
-            rows = lr[(lr["figure"] == key) & (lr["dataset"] == dataset)]
-            for _, r in rows.iterrows():
-                out.append(
-                    f"- {r['experiment']} q={r['kernel_size']}: Pearson r = {_fmt(r['pearson_r'])} "
-                    f"(paper {_fmt(r['paper_r'])}), Spearman rho = {_fmt(r['spearman_rho'])}, "
-                    f"median |log2(measured/predicted)| = {_fmt(r['median_abs_log2_ratio'], '.2f')}, "
-                    f"{r['n_archs']} architectures x {r['n_seeds']} seeds, base LR {_fmt(r['base_lr'], '.3g')}"
-                )
-        elif name == "fig4_nb201":
-            out.append("Fig. 4: NAS-Bench-201 cells, principled recipe (eq. 4 + eq. 8) vs the reference.")
-            for _, r in nb201[nb201["recipe"] == "principled"].iterrows():
-                paper = PAPER_NB201_GAIN.get(r["dataset"], math.nan)
-                out.append(
-                    f"- {r['dataset']}: {r['n_cells']} cells, mean accuracy {_fmt(r['mean_acc'], '.2f')}%, "
-                    f"mean gain over standard {_fmt(r.get('mean_gain'), '+.2f')} pts (paper {_fmt(paper, '+.2f')}), "
-                    f"improved {_fmt(100 * r.get('frac_improved', math.nan), '.0f')}% of cells, "
-                    f"Kendall tau {_fmt(r.get('kendall_tau'))}"
-                )
-            for ds, g in top.groupby("dataset"):
-                k1 = g[g["top_percent"] == g["top_percent"].min()]["kendall_tau"]
-                k100 = g[g["top_percent"] == 100]["kendall_tau"]
-                out.append(
-                    f"- {ds}: Kendall tau {_fmt(k100.iloc[0] if len(k100) else math.nan)} over all cells, "
-                    f"{_fmt(k1.iloc[0] if len(k1) else math.nan)} in the top {g['top_percent'].min():g}% "
-                    "(paper: about 0.85-0.9 overall, 0.1-0.35 in the top 1%)"
-                )
-        elif name == "fig8_mup_nb201":
-            out.append("Fig. 8: principled vs μP (microsoft's mup, MuSGD at the recipe's rate) vs standard.")
-            for _, r in nb201.iterrows():
-                out.append(f"- {r['dataset']} {r['recipe']}: mean accuracy {_fmt(r['mean_acc'], '.2f')}%")
-        elif name == "fig9_kendall_seeds":
-            out.append(
-                "Fig. 9: Kendall tau of principled vs the reference, against the reference's own seed-to-seed "
-                "agreement (paper: seed-to-seed agreement is higher)."
-            )
-        elif name == "fig_init_signal":
-            out.append("Beyond the paper: signal propagation of eq. 4 at initialisation over random DAGs.")
-            for conv, g in signal.groupby("convention", sort=False):
-                r = g["ratio"]
-                inside = float(((r >= 0.5) & (r <= 2)).mean())
-                out.append(
-                    f"- {conv}: median E[out^2]/E[in^2] = {r.median():.2f} (10th-90th percentile "
-                    f"{r.quantile(0.1):.2f}-{r.quantile(0.9):.2f}), {100 * inside:.0f}% of DAGs within [0.5, 2]"
-                )
+        spec, dataset = spec_of_output(name)
+        out += [f"## {name}", "", f"![{name}]({Path(png).name})", "", spec.caption]
+        out += globals()[spec.summary](spec, tables, dataset)
         out.append("")
     out += ["## Tables", ""]
-    for t in ("table_lr_correlation", "table_nb201", "table_nb201_top"):
-        out.append(f"- [{t}.csv]({t}.csv) ([LaTeX]({t}.tex), [Markdown]({t}.md))")
+    for t, caption in TABLES.items():
+        out.append(f"- [{t}.csv]({t}.csv) ([LaTeX]({t}.tex), [Markdown]({t}.md)): {caption}")
     return "\n".join(out) + "\n"

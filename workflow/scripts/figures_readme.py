@@ -11,11 +11,5 @@ from archscale.atomic import atomic_write_text  # noqa: E402
 from archscale.report import figures_readme  # noqa: E402
 
 sm = snakemake  # noqa: F821
-text = figures_readme(
-    pd.read_csv(sm.input.lr),
-    pd.read_csv(sm.input.nb201),
-    pd.read_csv(sm.input.top),
-    pd.read_csv(sm.input.signal),
-    list(sm.input.figures),
-)
-atomic_write_text(sm.output.readme, text)
+tables = {name: pd.read_csv(path) for name, path in sm.input.items() if name != "figures"}
+atomic_write_text(sm.output.readme, figures_readme(tables, list(sm.input.figures)))

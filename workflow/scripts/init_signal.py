@@ -7,8 +7,8 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821, SIM115
 import _src_path  # noqa: E402, F401  (this checkout's archscale, in any env)
 import torch  # noqa: E402
 
-from archscale.analysis import init_signal_table  # noqa: E402
 from archscale.atomic import atomic_write_csv  # noqa: E402
+from archscale.signal import init_signal_table  # noqa: E402
 
 sm = snakemake  # noqa: F821
 torch.set_num_threads(sm.threads)

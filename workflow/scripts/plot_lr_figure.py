@@ -7,11 +7,13 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821, SIM115
 import _src_path  # noqa: E402, F401  (this checkout's archscale, in any env)
 import pandas as pd  # noqa: E402
 
+from archscale import plots  # noqa: E402
 from archscale.atomic import atomic_savefig  # noqa: E402
-from archscale.plots import fig_lr_scaling  # noqa: E402
+from archscale.figures import figure  # noqa: E402
 
 sm = snakemake  # noqa: F821
+spec = figure(sm.params.fig)
 table = pd.concat([pd.read_csv(f) for f in sm.input.tables], ignore_index=True)
-fig = fig_lr_scaling(table, figure=sm.params.fig, dataset=sm.params.dataset)
+fig = getattr(plots, spec.plot)(table, title=spec.title, dataset=sm.params.dataset)
 atomic_savefig(fig, sm.output.pdf)
 atomic_savefig(fig, sm.output.png, dpi=110)

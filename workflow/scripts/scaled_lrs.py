@@ -7,8 +7,8 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821, SIM115
 import _src_path  # noqa: E402, F401  (this checkout's archscale, in any env)
 import pandas as pd  # noqa: E402
 
-from archscale.analysis import combine_base_lr, lr_table  # noqa: E402
 from archscale.atomic import atomic_write_csv  # noqa: E402
+from archscale.predict import combine_base_lr, lr_table  # noqa: E402
 
 sm = snakemake  # noqa: F821
 base_lr = combine_base_lr(pd.read_csv(sm.input.base))

@@ -16,7 +16,7 @@ sm = snakemake  # noqa: F821
 torch.set_num_threads(sm.threads)  # the rule's threads: parallel jobs must not oversubscribe
 p = sm.params
 data = load_dataset(
-    sm.wildcards.dataset, p.run["data_root"], "train", resolve_device(p.run["device"]), download=p.run["download"]
+    sm.wildcards.dataset, p.data_root.value, "train", resolve_device(p.run["device"]), download=p.download.value
 )
 tables = []
 for arch in p.archs:
