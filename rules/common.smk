@@ -32,7 +32,7 @@ wildcard_constraints:
     kernel=r"\d+",
     seed=r"\d+",
     shard=r"\d+",
-    recipe=r"standard|principled|mup",
+    recipe=r"principled_init|principled_lr|principled|standard|mup",
 
 
 # Content hash of the library code each script runs (its archscale imports, transitively, read
@@ -151,6 +151,8 @@ def nb201_cells():
 NB201_CELLS = nb201_cells()
 NB201_SHARDS = n_shards(NB201_CELLS, NB201["shard_size"])
 NB201_BASE = base_key("nb201", "relu", NB201["C"], 3)
+#: Recipes whose rate is eq. 8 from the base cell's measured rate (archscale.experiments.RECIPES).
+BASE_LR_RECIPES = ("principled", "principled_lr")
 
 
 def nb201_recipe(recipe):

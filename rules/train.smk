@@ -1,13 +1,14 @@
 # Stage 3: NAS-Bench-201 cells trained with the benchmark's recipe ("standard": Kaiming init,
 # its fixed rate) and the principled one (eq. 4 init, eq. 8 rate from the base cell's measured
-# maximal rate). A job is a shard of cells x every seed.
+# maximal rate), or an ablation (principled_init, principled_lr: one of the two). A job is a
+# shard of cells x every seed.
 
 
 rule train_nb201:
     input:
         base=lambda wc: (
             [f"results/base_lr/{wc.dataset}/{NB201_BASE}.csv"]
-            if wc.recipe == "principled"
+            if wc.recipe in BASE_LR_RECIPES
             else []
         ),
     output:

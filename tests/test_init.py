@@ -18,7 +18,17 @@ import torch
 from torch import nn
 
 from archscale.graphs import parse, parse_dag
-from archscale.init import arch_aware_init_, edge_std, init_, kaiming_init_, readout_std, tag_edge_, tag_readout_
+from archscale.init import (
+    arch_aware_init_,
+    edge_std,
+    init_,
+    kaiming_init_,
+    readout_std,
+    release_init_,
+    release_stds,
+    tag_edge_,
+    tag_readout_,
+)
 from archscale.models import build_model
 
 HAS_NB201 = importlib.util.find_spec("archscale.models.nb201") is not None
@@ -154,12 +164,13 @@ def test_readout_rule(init, readout):
 
 
 def test_readout_rule_cnn_fan_in_is_width():
-    model = build_model("cnn", "2", width=64, num_classes=100, in_shape=(3, 4, 4), readout="release", seed=0)
+    kw = dict(width=64, num_classes=100, in_shape=(3, 4, 4), init="arch_aware", readout="release", seed=0)
+    model = build_model("cnn", "2", **kw)
     assert_std(model.readout.weight, 2 / 64, "cnn readout")
 
 
 @pytest.mark.parametrize("family", ["mlp", "cnn"])
-@pytest.mark.parametrize("init", ["arch_aware", "kaiming"])
+@pytest.mark.parametrize("init", ["release", "arch_aware", "kaiming"])
 def test_biases_zero(family, init):
     kw = dict(FAMILY_KW[family], width=8)
     model = build_model(family, "2_21_122", num_classes=5, init=init, seed=0, **kw)
@@ -168,7 +179,7 @@ def test_biases_zero(family, init):
     assert all(torch.count_nonzero(b) == 0 for b in biases)
 
 
-@pytest.mark.parametrize("fn", [arch_aware_init_, kaiming_init_])
+@pytest.mark.parametrize("fn", [release_init_, arch_aware_init_, kaiming_init_])
 def test_norm_layers_and_untagged_layers(fn):
     torch.manual_seed(0)
     edge = tag_edge_(nn.Conv2d(16, 16, 3), source_degree=2, target_degree=4)
@@ -193,10 +204,11 @@ def test_norm_layers_and_untagged_layers(fn):
             assert torch.all(m.weight == 1) and torch.all(m.bias == 0)
         if isinstance(m, nn.Linear | nn.Conv2d):
             assert torch.all(m.bias == 0)
-    # untagged layers: Kaiming (d = 1); tagged edge: source in-degree 2 (default) or 1 (kaiming)
+    # untagged layers: Kaiming (d = 1); tagged edge: source in-degree 2 (default) or 1 (kaiming);
+    # release_init_ on a model without ``archscale_fan_mode`` uses fan-in, so it agrees here
     assert_std(model[0].weight, math.sqrt(2 / 72), "untagged conv")
     assert_std(model[4].weight, math.sqrt(2 / 16), "untagged 1x1 conv")
-    d = 2 if fn is arch_aware_init_ else 1
+    d = 1 if fn is kaiming_init_ else 2
     assert_std(edge.weight, math.sqrt(2 / (d * 144)), "tagged edge")
     assert_std(readout.weight, 2 / 128, "readout")
 
@@ -215,7 +227,9 @@ def test_edge_std_helper():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        (dict(init="xavier"), r"unknown init scheme 'xavier'.*arch_aware, kaiming"),
+        (dict(init="xavier"), r"unknown init scheme 'xavier'.*release, arch_aware, kaiming"),
+        (dict(init="release", in_degree="both"), r"unknown in-degree convention 'both'"),
+        (dict(init="release", readout="std"), r"unknown readout rule 'std'"),
         (dict(init="arch_aware", in_degree="both"), r"unknown in-degree convention 'both'.*source, target"),
         (dict(init="arch_aware", readout="std"), r"unknown readout rule 'std'.*mup, release, kaiming"),
         (dict(init="kaiming", readout="MUP"), r"unknown readout rule 'MUP'"),
@@ -236,10 +250,12 @@ def test_unknown_options_direct_calls():
         kaiming_init_(model, readout="x")
     with pytest.raises(ValueError, match="unknown readout rule 'y'"):
         readout_std(10, "y")
+    with pytest.raises(ValueError, match="unknown fan mode 'fan_avg'.*fan_in, fan_out"):
+        release_init_(model, mode="fan_avg")
 
 
 @pytest.mark.parametrize("family", ["mlp", "cnn"])
-@pytest.mark.parametrize("init", ["arch_aware", "kaiming"])
+@pytest.mark.parametrize("init", ["release", "arch_aware", "kaiming"])
 def test_seeded_build_is_reproducible(family, init):
     kw = dict(FAMILY_KW[family], width=8)
 
@@ -317,7 +333,7 @@ def test_nb201_conv_edges_follow_eq4(cell, scheme):
 
 @needs_nb201
 def test_nb201_seeded_and_readout():
-    kw = dict(width=16, num_classes=10, in_shape=(3, 8, 8), cells_per_stage=1, readout="release")
+    kw = dict(width=16, num_classes=10, in_shape=(3, 8, 8), cells_per_stage=1, init="arch_aware", readout="release")
     a = build_model("nb201", NB201_CELLS[0], seed=0, **kw).state_dict()
     b = build_model("nb201", NB201_CELLS[0], seed=0, **kw).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -351,3 +367,138 @@ def test_target_in_degree_keeps_signal_closer_to_unit_gain_than_kaiming():
                 logs[scheme].append(abs(math.log(ratio.item())))
     mean_abs = {k: sum(v) / len(v) for k, v in logs.items()}
     assert mean_abs["target"] < mean_abs["kaiming"] - 0.1, mean_abs
+
+
+# ---------------------------------------------------------------------------------------------
+# The release's init (init="release", the default): every layer's std, hand-computed from the
+# authors' models (mlp_dags.MLP, cnn_dags.CNN: Kaiming fan_out everywhere, readout std
+# 2 / fan_out; tiny_network.TinyNetwork: fan_in, reduction conv_a and shortcut / 2, classifier
+# std 2 / fan_in). release_stds gives what the init draws from, so it is checked exactly; the
+# drawn weights are then checked against it statistically.
+# ---------------------------------------------------------------------------------------------
+
+S = math.sqrt
+
+
+def check_drawn(model, stds: dict[str, float], min_numel: int = 200) -> int:
+    """Weights of every layer big enough for a 4-sigma check match ``stds``; biases 0, norms 1/0."""
+    n = 0
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Linear | nn.Conv2d):
+            if m.weight.numel() >= min_numel:
+                assert_std(m.weight, stds[name], f"release {name}")
+                n += 1
+            assert m.bias is None or torch.count_nonzero(m.bias) == 0
+        elif isinstance(m, nn.modules.batchnorm._NormBase) and m.affine:
+            assert torch.all(m.weight == 1) and torch.all(m.bias == 0)
+    return n
+
+
+def test_release_is_the_default():
+    kw = dict(width=8, num_classes=3, in_shape=(5,), seed=4)
+    a = build_model("mlp", "2_21_122", **kw).state_dict()
+    b = build_model("mlp", "2_21_122", init="release", **kw).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_release_mlp_stds_width_128():
+    # 1_12_112: in-degrees (0, 1, 2, 3); parameterised edges 1->2 (source in-degree 1) and 2->3 (2)
+    model = build_model("mlp", "1_12_112", width=128, num_classes=10, in_shape=(64,), seed=0)
+    expected = {
+        "stem.1": S(2 / 128),  # fan_out = width, not fan_in = 64
+        "body.edges.1_2.0": S(2 / 128),
+        "body.edges.2_3.0": S(2 / (2 * 128)),
+        "readout": 0.2,  # 2 / fan_out = 2 / num_classes
+    }
+    stds = release_stds(model)
+    assert stds.keys() == expected.keys()
+    for name, std in expected.items():
+        assert stds[name] == pytest.approx(std, rel=1e-12), name
+    assert check_drawn(model, stds) == 4
+
+
+def test_release_mlp_edges_follow_source_in_degree_on_random_dags():
+    width = 64
+    for i, code in enumerate(DAGS):
+        graph = parse_dag(code)
+        model = build_model("mlp", code, width=width, num_classes=7, in_shape=(9,), seed=i)
+        stds = release_stds(model)
+        for e in graph.edges:
+            if e.is_param:
+                d = max(graph.in_degrees[e.src], 1)
+                assert stds[f"body.edges.{e.src}_{e.dst}.0"] == pytest.approx(S(2 / (d * width)), rel=1e-12)
+        assert stds["stem.1"] == pytest.approx(S(2 / width)) and stds["readout"] == pytest.approx(2 / 7)
+        # square DAG layers: fan_out = fan_in, so the edges agree with arch_aware (source)
+        aware = build_model("mlp", code, width=width, num_classes=7, in_shape=(9,), seed=i, init="arch_aware")
+        for key, seq in aware.body.edges.items():
+            assert stds[f"body.edges.{key}.0"] == pytest.approx(edge_std(width, seq[0].archscale_degrees["source"]))
+
+
+def test_release_cnn_stds_width_8_kernel_5():
+    # 2_02_202: in-degrees (0, 1, 1, 2); edges 0->1, 1->2, 0->3, 2->3 (source in-degrees 0, 1, 0, 1)
+    q, width = 5, 8
+    model = build_model("cnn", "2_02_202", width=width, num_classes=10, in_shape=(1, 8, 8), kernel_size=q, seed=0)
+    fan = width * q * q  # 200
+    expected = {
+        "stem.0": S(2 / fan),  # fan_out = width q^2, not fan_in = 1 * q^2
+        "body.edges.0_1.0": S(2 / fan),
+        "body.edges.1_2.0": S(2 / fan),
+        "body.edges.0_3.0": S(2 / fan),
+        "body.edges.2_3.0": S(2 / fan),
+        "readout": 0.2,
+    }
+    assert release_stds(model) == pytest.approx(expected, rel=1e-12)
+    # an edge out of a node of in-degree 2: 1_11_222 has in-degrees (0, 1, 2, 3)
+    model = build_model("cnn", "1_11_222", width=width, num_classes=10, in_shape=(1, 8, 8), kernel_size=q, seed=0)
+    stds = release_stds(model)
+    assert stds["body.edges.2_3.0"] == pytest.approx(S(2 / (2 * fan)), rel=1e-12)
+    assert stds["body.edges.1_3.0"] == pytest.approx(S(2 / fan), rel=1e-12)
+    assert check_drawn(model, stds) == 4  # stem (200 weights), 3 edges (1,600 each); not the 80-weight readout
+
+
+@needs_nb201
+def test_release_nb201_stds_layer_by_layer():
+    # NB201_CELLS[0]: convs on 0->1 and 0->2 (source = cell input, degree 1) and 1->3 (node 1:
+    # in-degree 1); in-degrees (0, 1, 2, 3)
+    C = 16
+    model = build_model("nb201", NB201_CELLS[0], width=C, num_classes=10, in_shape=(3, 8, 8), cells_per_stage=1, seed=0)
+    expected = {"stem.0": S(2 / (3 * 9)), "classifier": 2 / (4 * C)}
+    for i, c in ((0, C), (2, 2 * C), (4, 4 * C)):
+        for key in ("0_1", "0_2", "1_3"):
+            expected[f"cells.{i}.edges.{key}.1"] = S(2 / (c * 9))
+    for i, c_in in ((1, C), (3, 2 * C)):
+        expected[f"cells.{i}.conv_a.1"] = S(2 / (2 * c_in * 9))  # degree 2
+        expected[f"cells.{i}.conv_b.1"] = S(2 / (2 * c_in * 9))  # degree 1, fan_in = 2 c_in * 9
+        expected[f"cells.{i}.downsample.1"] = S(2 / (2 * c_in))  # 1x1, degree 2
+    assert release_stds(model) == pytest.approx(expected, rel=1e-12)
+    assert check_drawn(model, release_stds(model)) >= 10
+
+
+@needs_nb201
+def test_release_nb201_cell_edges_use_source_in_degree():
+    cell = NB201_CELLS[1]  # convs everywhere: in-degrees (0, 1, 2, 3)
+    graph = parse("nb201", cell)
+    model = build_model("nb201", cell, width=8, num_classes=10, in_shape=(3, 8, 8), cells_per_stage=1, seed=0)
+    stds = release_stds(model)
+    for e in graph.edges:
+        k = 1 if e.op == "nor_conv_1x1" else 9
+        d = max(graph.in_degrees[e.src], 1)
+        assert stds[f"cells.0.edges.{e.src}_{e.dst}.1"] == pytest.approx(S(2 / (d * 8 * k)), rel=1e-12)
+    # the arch_aware scheme keeps the reduction block plain and the μP readout
+    aware = build_model(
+        "nb201", cell, width=8, num_classes=10, in_shape=(3, 8, 8), cells_per_stage=1, seed=0, init="arch_aware"
+    )
+    assert_std(aware.cells[1].conv_a.conv.weight, S(2 / (8 * 9)), "arch_aware conv_a")
+    assert_std(model.cells[1].conv_a.conv.weight, S(2 / (2 * 8 * 9)), "release conv_a")
+
+
+def test_release_readout_rules_and_mode_override():
+    model = build_model("mlp", "2", width=256, num_classes=10, in_shape=(4,), readout="mup", seed=0)
+    assert_std(model.readout.weight, S(2) / 256, "release scheme, mup readout")
+    assert release_stds(model, readout="mup")["readout"] == pytest.approx(S(2) / 256)
+    assert release_stds(model, readout="kaiming")["readout"] == pytest.approx(S(1 / 256))
+    # fan_in instead of the model's fan_out: the stem goes back to sqrt(2 / fan_in)
+    assert release_stds(model, mode="fan_in")["stem.1"] == pytest.approx(S(2 / 4))
+    assert release_stds(model, mode="fan_in")["readout"] == pytest.approx(2 / 256)
+    target = build_model("mlp", "1_12_112", width=32, num_classes=3, in_shape=(4,), in_degree="target", seed=0)
+    assert release_stds(target, in_degree="target")["body.edges.1_2.0"] == pytest.approx(S(2 / (2 * 32)))

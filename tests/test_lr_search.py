@@ -421,3 +421,28 @@ def test_combine_base_lr_geometric_mean():
 def test_combine_base_lr_all_nan_is_an_error():
     with pytest.raises(ValueError, match="diverged"):
         combine_base_lr([_picked(float("nan")), _picked(float("nan"))])
+
+
+def test_combine_base_lr_tells_all_diverged_from_none_qualified(digits):
+    """Real grids: rates 2^8..2^10 all diverge; rates 2^-8..2^-7 train but cannot reach 1% of the
+    initial loss in one epoch (loss_ratio picks nothing). The messages must differ."""
+    huge = {**SEARCH, "min_exp": 8, "max_exp": 10}
+    t = pd.concat([measure_max_lr("2_02_002", digits, model={"family": "mlp", "width": 16}, search=huge, seed=s)
+                   for s in (0, 1)])  # fmt: skip
+    assert t["diverged"].all() and t["max_lr"].isna().all()
+    with pytest.raises(ValueError, match=r"^every rate diverged for the base network at every seed; lower lr_search"):
+        combine_base_lr(t)
+    tiny = {**SEARCH, "min_exp": -8, "max_exp": -7, "criterion": "loss_ratio", "ratio": 0.01}
+    t = pd.concat([measure_max_lr("2_02_002", digits, model={"family": "mlp", "width": 16}, search=tiny, seed=s)
+                   for s in (0, 1)])  # fmt: skip
+    assert not t["diverged"].any() and t["max_lr"].isna().all()
+    assert (t["criterion"] == "loss_ratio").all() and (t["ratio"] == 0.01).all()
+    msg = (
+        r"^no rate reached a final loss below 0.01 x the initial loss under criterion loss_ratio for the base "
+        r"network at any seed \(not every rate diverged\); "
+        r"raise lr_search.max_exp / epochs or relax lr_search.ratio$"
+    )
+    with pytest.raises(ValueError, match=msg):
+        combine_base_lr(t)
+    with pytest.raises(ValueError, match=r"^no rate reached .* under criterion loss_ratio"):  # one table per seed
+        combine_base_lr([g for _, g in t.groupby("seed")])

@@ -189,3 +189,49 @@ def test_rejects_bad_sizes() -> None:
         net(ALL_3X3, C=0)
     with pytest.raises(ValueError, match="NAS-Bench-201"):
         TinyNetwork(parse_dag("2"), C=4, N=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training recipes (archscale.experiments): each gives the init and rate it names
+# ---------------------------------------------------------------------------------------------
+
+
+def test_recipes_init_and_rate() -> None:
+    from archscale.experiments import BASE_LR_RECIPES, RECIPES, recipe_init_lr
+    from archscale.scaling import scaled_lr
+
+    settings, base = {"lr": 0.1}, 0.5
+    got = {r: recipe_init_lr(r, NB201_EXAMPLE, settings, base) for r in RECIPES}
+    eq8 = scaled_lr(base, NB201_EXAMPLE)
+    assert eq8 == pytest.approx(0.5 * 44**-0.5)  # path depths 1, 2, 2, 3
+    assert got["standard"] == ("kaiming", 0.1) and got["mup"] == ("mup", 0.1)
+    assert got["principled"] == ("release", eq8)
+    # the ablations change one of the two: init of principled, rate of standard, and vice versa
+    assert got["principled_init"] == (got["principled"][0], got["standard"][1])
+    assert got["principled_lr"] == (got["standard"][0], got["principled"][1])
+    assert set(BASE_LR_RECIPES) == {"principled", "principled_lr"}
+    for r in BASE_LR_RECIPES:
+        with pytest.raises(ValueError, match=f"the {r} recipe needs the base cell's maximal rate"):
+            recipe_init_lr(r, NB201_EXAMPLE, settings, None)
+    assert recipe_init_lr("principled_init", NB201_EXAMPLE, settings, None) == ("release", 0.1)
+    with pytest.raises(ValueError, match="unknown recipe 'best'; choose one of standard, principled, mup, "):
+        recipe_init_lr("best", NB201_EXAMPLE, settings, base)
+
+
+@pytest.mark.usefixtures("one_thread")
+@pytest.mark.parametrize("recipe", ["principled_init", "principled_lr"])
+def test_train_cell_ablation_recipes_on_digits(recipe: str) -> None:
+    from archscale.data import load_dataset
+    from archscale.experiments import train_cell
+    from archscale.scaling import scaled_lr
+
+    settings = {
+        "epochs": 1, "batch_size": 256, "lr": 0.1, "momentum": 0.9, "nesterov": True,
+        "weight_decay": 5e-4, "augment": False,
+    }  # fmt: skip
+    tr, te = load_dataset("digits", split="train"), load_dataset("digits", split="test")
+    row = train_cell(NB201_EXAMPLE, tr, te, recipe=recipe, settings=settings, C=4, N=1, seed=0, base_lr=0.4)
+    init, lr = ("release", 0.1) if recipe == "principled_init" else ("kaiming", scaled_lr(0.4, NB201_EXAMPLE))
+    assert (row["recipe"], row["init"], row["base_lr"]) == (recipe, init, 0.4)
+    assert row["lr"] == pytest.approx(lr) and row["diverged"] is False
+    assert 0 <= row["test_acc"] <= 100

@@ -430,7 +430,7 @@ def test_cli_train_writes_a_json_record(tmp_path, capsys):
     assert cli_main(_train_argv(out, "--checkpoint-every", "1")) == 0
     rec = json.loads(out.read_text())
     assert rec["family"] == "mlp" and rec["arch"] == ARCH and rec["dataset"] == "digits"
-    assert rec["lr"] == 0.1 and rec["width"] == 16 and rec["init"] == "arch_aware"
+    assert rec["lr"] == 0.1 and rec["width"] == 16 and rec["init"] == "release"
     assert rec["diverged"] is False and rec["epochs_done"] == 1
     assert len(rec["first_epoch_losses"]) == rec["steps_per_epoch"] == 1347 // 64
     assert 0 < rec["final"]["test_acc"] <= 1

@@ -31,7 +31,12 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--width", type=int, default=64, help="hidden width: MLP units, CNN channels, NB201 C")
     p.add_argument("--kernel-size", type=int, default=3, help="CNN kernel size q")
     p.add_argument("--cells", type=int, default=1, help="NB201 cells per stage (N)")
-    p.add_argument("--init", default="arch_aware", choices=["arch_aware", "kaiming"])
+    p.add_argument(
+        "--init",
+        default="release",
+        choices=["release", "arch_aware", "kaiming"],
+        help="release: the authors' models layer by layer; arch_aware: eq. 4 on DAG edges only (docs/init.md)",
+    )
     p.add_argument("--in-degree", default="source", choices=["source", "target"], help="eq. 4 in-degree convention")
     p.add_argument("--activation", default="relu", choices=["relu", "gelu"])
 

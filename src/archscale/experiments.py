@@ -16,8 +16,18 @@ from archscale.predict import combine_base_lr  # noqa: F401  (re-exported: the w
 from archscale.scaling import scaled_lr
 from archscale.train import TrainConfig, train
 
-#: NAS-Bench-201 training recipes (paper figs. 4 and 8).
-RECIPES = ("standard", "principled", "mup")
+#: NAS-Bench-201 training recipes: name -> (init, rate). Paper figs. 4 and 8 use the first
+#: three; ``principled_init`` and ``principled_lr`` are the ablations that change one of the two.
+#: Rate ``fixed`` is the recipe's ``lr`` setting, ``eq8`` the eq. 8 rate from the base cell's.
+RECIPES: dict[str, tuple[str, str]] = {
+    "standard": ("kaiming", "fixed"),
+    "principled": ("release", "eq8"),
+    "mup": ("mup", "fixed"),
+    "principled_init": ("release", "fixed"),
+    "principled_lr": ("kaiming", "eq8"),
+}
+#: Recipes whose rate is scaled from the base cell's measured maximal rate (they need base_lr).
+BASE_LR_RECIPES = tuple(r for r, (_, rate) in RECIPES.items() if rate == "eq8")
 #: Grid-search keys that configure the optimiser (the rest choose the grid and criterion).
 _OPTIM_KEYS = ("epochs", "batch_size", "momentum", "weight_decay", "nesterov")
 
@@ -39,8 +49,9 @@ def measure_max_lr(
     seed: int,
 ) -> pd.DataFrame:
     """Grid-search the maximal rate of one architecture at one seed (weights and data order
-    from ``seed``). ``model``: family, width, kernel_size, activation, cells_per_stage.
-    Returns one row per rate with ``max_lr`` (NaN if every rate diverged) and ``chosen``."""
+    from ``seed``). ``model``: family, width, kernel_size, activation, cells_per_stage, init
+    (default ``release``). Returns one row per rate with ``max_lr`` (NaN if no rate qualified),
+    ``chosen``, and the ``criterion`` and ``ratio`` it was chosen by."""
     net = build_model(
         model["family"],
         arch,
@@ -50,7 +61,7 @@ def measure_max_lr(
         kernel_size=model.get("kernel_size", 3),
         activation=model.get("activation", "relu"),
         cells_per_stage=model.get("cells_per_stage", 1),
-        init=model.get("init", "arch_aware"),
+        init=model.get("init", "release"),
         seed=seed,
     )
     t0 = time.perf_counter()
@@ -67,8 +78,22 @@ def measure_max_lr(
     table.insert(0, "arch", arch)
     table.insert(1, "seed", seed)
     table["max_lr"] = best
+    table["criterion"] = search["criterion"]
+    table["ratio"] = search["ratio"]
     table["search_seconds"] = time.perf_counter() - t0
     return table
+
+
+def recipe_init_lr(recipe: str, cell: str, settings: dict[str, Any], base_lr: float | None) -> tuple[str, float]:
+    """The init scheme and rate a recipe trains ``cell`` with (see :data:`RECIPES`)."""
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+    init, rate = RECIPES[recipe]
+    if rate == "fixed":
+        return init, settings["lr"]
+    if base_lr is None:
+        raise ValueError(f"the {recipe} recipe needs the base cell's maximal rate (base_lr)")
+    return init, scaled_lr(base_lr, cell)
 
 
 def train_cell(
@@ -86,18 +111,12 @@ def train_cell(
 ) -> dict[str, Any]:
     """Train one NAS-Bench-201 cell with a recipe; one tidy row.
 
-    ``standard``: Kaiming init, the recipe's fixed ``lr``. ``principled``: eq. 4 init and the
-    eq. 8 rate from ``base_lr`` (the base cell's measured maximal rate). ``mup``: μP through
-    microsoft's ``mup`` (MuReadout, base shapes at ``settings['mup_base_C']``, MuSGD at ``lr``;
-    see :mod:`archscale.mup_recipe`)."""
-    if recipe in ("standard", "mup"):
-        init, lr = ("kaiming" if recipe == "standard" else "mup"), settings["lr"]
-    elif recipe == "principled":
-        if base_lr is None:
-            raise ValueError("the principled recipe needs the base cell's maximal rate (base_lr)")
-        init, lr = "arch_aware", scaled_lr(base_lr, cell)
-    else:
-        raise ValueError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+    ``standard``: Kaiming init, the recipe's fixed ``lr``. ``principled``: the release's eq. 4
+    init and the eq. 8 rate from ``base_lr`` (the base cell's measured maximal rate).
+    ``principled_init`` / ``principled_lr``: only one of the two (the other as ``standard``).
+    ``mup``: μP through microsoft's ``mup`` (MuReadout, base shapes at
+    ``settings['mup_base_C']``, MuSGD at ``lr``; see :mod:`archscale.mup_recipe`)."""
+    init, lr = recipe_init_lr(recipe, cell, settings, base_lr)
     cfg = TrainConfig(
         epochs=settings["epochs"],
         batch_size=settings["batch_size"],

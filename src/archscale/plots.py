@@ -131,7 +131,8 @@ def fig_mup_nb201(tables: dict[str, pd.DataFrame], *, title: str = "") -> Figure
     fig, axes = plt.subplots(len(tables), 2, figsize=(10, 3.8 * len(tables)), squeeze=False)
     for row, (dataset, table) in zip(axes, tables.items(), strict=True):
         wide = nb201_wide(table, "standard", "principled")
-        recipes = [r for r in ("standard", "mup", "principled", "nats") if r in wide.columns]
+        order = ("standard", "mup", "principled", "principled_init", "principled_lr", "nats")
+        recipes = [r for r in order if r in wide.columns]
         data = [wide[r].dropna().to_numpy() for r in recipes]
         row[0].boxplot(data, tick_labels=recipes, showmeans=True)
         row[0].set_ylabel("test accuracy (%)")

@@ -47,12 +47,28 @@ def lr_table(
 def combine_base_lr(tables: Sequence[pd.DataFrame] | pd.DataFrame) -> float:
     """The base network's maximal rate over seeds: the geometric mean of the per-seed picks
     (rates live on a log grid). Takes one table with a ``seed`` column or one table per seed.
-    Raises when no seed found a rate."""
+    Raises when no seed found a rate, saying whether every rate diverged or none qualified."""
     if isinstance(tables, pd.DataFrame):
         picks = tables.groupby("seed")["max_lr"].first().to_numpy(dtype=float)
     else:
         picks = np.array([float(t["max_lr"].iloc[0]) for t in tables])
     ok = picks[np.isfinite(picks) & (picks > 0)]
     if ok.size == 0:
-        raise ValueError("every rate diverged for the base network at every seed; lower lr_search.min_exp")
+        raise ValueError(_no_base_rate_message(tables if isinstance(tables, pd.DataFrame) else pd.concat(tables)))
     return float(np.exp(np.log(ok).mean()))
+
+
+def _no_base_rate_message(table: pd.DataFrame) -> str:
+    """Why no seed found a base rate: every rate diverged, or (``loss_ratio``: min_loss picks any
+    rate that did not diverge) some trained but none reached the criterion's threshold."""
+    if "diverged" not in table or table["diverged"].astype(bool).all():
+        return "every rate diverged for the base network at every seed; lower lr_search.min_exp"
+    criterion = str(table["criterion"].iloc[0]) if "criterion" in table else "loss_ratio"
+    what = "a qualifying rate"
+    if criterion == "loss_ratio":
+        ratio = f"{float(table['ratio'].iloc[0]):g}" if "ratio" in table else "ratio"
+        what = f"a final loss below {ratio} x the initial loss"
+    return (
+        f"no rate reached {what} under criterion {criterion} for the base network at any seed "
+        "(not every rate diverged); raise lr_search.max_exp / epochs or relax lr_search.ratio"
+    )

@@ -21,7 +21,7 @@ def build_model(
     num_classes: int,
     in_shape: tuple[int, ...],
     kernel_size: int = 3,
-    init: str = "arch_aware",
+    init: str = "release",
     in_degree: str = "source",
     readout: str | None = None,
     activation: str = "relu",
@@ -31,7 +31,8 @@ def build_model(
     """Build and initialise a model of ``family`` (mlp, cnn, nb201) for architecture ``arch``.
 
     ``width`` is the hidden width (MLP units, CNN channels, NB201's C); ``cells_per_stage`` is
-    NB201's N. ``init`` is ``arch_aware`` (eq. 4, ``in_degree`` convention) or ``kaiming``;
+    NB201's N. ``init`` is ``release`` (the authors' models, layer by layer), ``arch_aware``
+    (eq. 4 on the DAG edges only, ``in_degree`` convention) or ``kaiming`` (docs/init.md);
     ``seed`` makes the initial weights reproducible independently of the global RNG.
     """
     graph = parse(check_family(family), arch)

@@ -12,6 +12,9 @@ from archscale.models.dag import DagBody, make_activation
 
 
 class DagCNN(nn.Module):
+    #: The release's CNN initialises every layer with Kaiming fan_out (see archscale.init).
+    archscale_fan_mode = "fan_out"
+
     def __init__(
         self,
         graph: Graph,

@@ -13,6 +13,9 @@ from archscale.models.dag import DagBody, make_activation
 
 
 class DagMLP(nn.Module):
+    #: The release's MLP initialises every layer with Kaiming fan_out (see archscale.init).
+    archscale_fan_mode = "fan_out"
+
     def __init__(
         self,
         graph: Graph,

@@ -10,7 +10,8 @@ trained numbers describe the same networks:
 One deliberate difference: ``none`` edges are not built (the benchmark builds a ``Zero`` op that
 multiplies by 0). Same parameters, same function, no run-time cost. Each conv on a cell edge is
 tagged with the in-degrees of its edge's nodes so :mod:`archscale.init` can apply eq. 4; the stem
-and the reduction blocks are plain layers (Kaiming).
+and the reduction blocks are plain layers (Kaiming), except that the ``release`` init divides the
+reduction blocks' ``conv_a`` and shortcut conv by 2, as the authors' release does.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 
 from archscale.graphs import Graph
-from archscale.init import tag_edge_, tag_readout_
+from archscale.init import tag_edge_, tag_readout_, tag_release_degree_
 from archscale.models.dag import output_or_zeros, run_dag
 
 __all__ = ["ReLUConvBN", "ResNetBasicblock", "InferCell", "TinyNetwork", "make_op"]
@@ -75,6 +76,12 @@ class ResNetBasicblock(nn.Module):
             self.downsample = ReLUConvBN(inplanes, planes, 1, 1, 0, 1, affine)
         else:
             self.downsample = None
+        # the release's ResNetBasicblock: _init(conv_a, degree=2), conv_b degree 1, shortcut degree 2
+        tag_release_degree_(self.conv_a.conv, 2)
+        if self.downsample is not None:
+            for m in self.downsample.modules():
+                if isinstance(m, nn.Conv2d):
+                    tag_release_degree_(m, 2)
         self.in_dim, self.out_dim, self.stride = inplanes, planes, stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -147,6 +154,9 @@ class TinyNetwork(nn.Module):
     """NAS-Bench-201's network: 3 stages of ``N`` cells at widths C, 2C, 4C, joined by stride-2
     ResNet blocks. ``forward`` returns logits only (the benchmark returns ``(features, logits)``).
     """
+
+    #: The release's TinyNetwork initialises with Kaiming fan_in (see archscale.init).
+    archscale_fan_mode = "fan_in"
 
     def __init__(self, graph: Graph, C: int = 16, N: int = 5, num_classes: int = 10, in_channels: int = 3):
         super().__init__()
