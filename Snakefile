@@ -29,7 +29,7 @@ configfile: "config/config.yaml"
 # Any config problem stops here, before a job is planned, with one line naming the key path
 # (the README's faults section lists the cases): the schema first, then what it cannot check.
 try:
-    validate(config, "config/schema.yaml")
+    validate(config, f"{workflow.basedir}/src/archscale/schema.yaml")
 except WorkflowError as err:
     sys.exit(f"archscale: {format_schema_error(err)}")
 try:

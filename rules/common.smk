@@ -9,7 +9,7 @@ from pathlib import Path
 from archscale.code_hash import code_hashes
 from archscale.figures import TABLES, figure, figures_of
 from archscale.untracked import Untracked
-from archscale.graphs import base_arch, chain_dag, sample_space
+from archscale.graphs import base_arch, chain_of_depth, sample_space
 from archscale.graphs import parse as parse_arch
 
 ROOT = Path(workflow.basedir)
@@ -62,12 +62,11 @@ DOWNLOAD = Untracked(config["download"])
 def exp_archs(exp):
     """The target architectures of experiment ``exp`` (checked: a bad code names its key)."""
     e = EXPERIMENTS[exp]
-    n_nodes = e.get("n_nodes", 5)
-    archs = e.get("archs", "sample")
+    archs = e["archs"]  # every key has its schema default here (validate fills them in)
     if archs == "sample":
-        return sample_space(e["family"], e.get("n_archs", 24), seed=e.get("sample_seed", 0), n_nodes=n_nodes)
-    if archs == "chains":  # release counting: L = parameterised layers + 3, so L = 3 is the base
-        return [chain_dag(d - 3, n_nodes=max(d - 2, 2)) for d in e.get("depths", [3, 4, 5, 6, 7, 8, 9, 10])]
+        return sample_space(e["family"], e["n_archs"], seed=e["sample_seed"], n_nodes=e["n_nodes"])
+    if archs == "chains":
+        return [chain_of_depth(d) for d in e["depths"]]
     for i, a in enumerate(archs):
         try:
             parse_arch(e["family"], a)
@@ -97,7 +96,7 @@ def exp_base(exp, kernel):
     paper's base, eq. 9 scales from it); MLPs ignore the kernel."""
     e = EXPERIMENTS[exp]
     base_kernel = 3
-    return base_key(e["family"], e.get("activation", "relu"), e["width"], base_kernel)
+    return base_key(e["family"], e["activation"], e["width"], base_kernel)
 
 
 #: figure name -> its experiments present in the config (panels), in the registry's order
@@ -151,7 +150,7 @@ def nb201_cells():
 NB201_CELLS = nb201_cells()
 NB201_SHARDS = n_shards(NB201_CELLS, NB201["shard_size"])
 NB201_BASE = base_key("nb201", "relu", NB201["C"], 3)
-#: Recipes whose rate is eq. 8 from the base cell's measured rate (archscale.experiments.RECIPES).
+#: Recipes whose rate is eq. 8 from the base cell's measured rate (archscale.recipes.RECIPES).
 BASE_LR_RECIPES = ("principled", "principled_lr")
 
 
@@ -164,7 +163,7 @@ def nb201_recipe(recipe):
     return out
 
 
-NATS_PATH = config.get("nats_bench_path")
+NATS_PATH = config["nats_bench_path"]
 NATS_DATASETS = ("cifar10", "cifar100", "imagenet16-120")
 if NATS_PATH:
     from archscale.nats import check_path as check_nats_path

@@ -16,10 +16,11 @@ from torch.nn import functional as F
 
 from archscale.cli import main as cli_main
 from archscale.data import iterate_batches, load_dataset
-from archscale.experiments import combine_base_lr, measure_max_lr, search_config
+from archscale.experiments import measure_max_lr, search_config
 from archscale.graphs import NB201_EXAMPLE
 from archscale.lr_search import batched_sweep, choose_max_lr, lr_grid, search_max_lr, summarise
 from archscale.models import build_model
+from archscale.predict import combine_base_lr
 from archscale.train import TrainConfig, train
 
 NB201_DEAD_CONV = "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"  # conv 0->1 feeds nothing
@@ -446,3 +447,21 @@ def test_combine_base_lr_tells_all_diverged_from_none_qualified(digits):
         combine_base_lr(t)
     with pytest.raises(ValueError, match=r"^no rate reached .* under criterion loss_ratio"):  # one table per seed
         combine_base_lr([g for _, g in t.groupby("seed")])
+
+
+def test_cli_lr_search_defaults_are_the_workflows_grid_search(tmp_path):
+    """No grid/optimiser options: the schema's lr_search defaults, through the same call a
+    true_max_lr job makes, so the same network, data and seed give the same maximal rate."""
+    from archscale.data import load_dataset
+    from archscale.schema import defaults
+
+    out = tmp_path / "grid.csv"
+    argv = ["lr-search", "--family", "mlp", "--arch", "2_02_002", "--width", "16", "--device", "cpu", "--out", str(out)]
+    assert cli_main(argv) == 0
+    cli = pd.read_csv(out)
+    data = load_dataset("digits", "data", "train", torch.device("cpu"))
+    model = {"family": "mlp", "width": 16, "kernel_size": 3, "activation": "relu"}
+    job = measure_max_lr("2_02_002", data, model=model, search=defaults("lr_search"), seed=0)
+    assert len(cli) == len(job) == len(lr_grid(-8, 3, 0.5))
+    assert cli["max_lr"].iloc[0] == job["max_lr"].iloc[0]
+    np.testing.assert_array_equal(cli["final_loss"].to_numpy(), job["final_loss"].to_numpy())

@@ -15,7 +15,6 @@ from torch.nn import functional as F
 mup = pytest.importorskip("mup")
 
 from archscale.data import load_dataset  # noqa: E402
-from archscale.experiments import train_cell  # noqa: E402
 from archscale.graphs import NB201_EXAMPLE  # noqa: E402
 from archscale.models import build_model  # noqa: E402
 from archscale.mup_recipe import (  # noqa: E402
@@ -24,6 +23,7 @@ from archscale.mup_recipe import (  # noqa: E402
     mup_optimizer,
     train_mup_cell,
 )
+from archscale.recipes import train_cell  # noqa: E402
 from archscale.train import TrainConfig, train  # noqa: E402
 
 SETTINGS = {

@@ -192,12 +192,12 @@ def test_rejects_bad_sizes() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Training recipes (archscale.experiments): each gives the init and rate it names
+# Training recipes (archscale.recipes): each gives the init and rate it names
 # ---------------------------------------------------------------------------------------------
 
 
 def test_recipes_init_and_rate() -> None:
-    from archscale.experiments import BASE_LR_RECIPES, RECIPES, recipe_init_lr
+    from archscale.recipes import BASE_LR_RECIPES, RECIPES, recipe_init_lr
     from archscale.scaling import scaled_lr
 
     settings, base = {"lr": 0.1}, 0.5
@@ -222,7 +222,7 @@ def test_recipes_init_and_rate() -> None:
 @pytest.mark.parametrize("recipe", ["principled_init", "principled_lr"])
 def test_train_cell_ablation_recipes_on_digits(recipe: str) -> None:
     from archscale.data import load_dataset
-    from archscale.experiments import train_cell
+    from archscale.recipes import train_cell
     from archscale.scaling import scaled_lr
 
     settings = {

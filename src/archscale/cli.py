@@ -13,12 +13,12 @@ Every error a user can cause is printed as one line, ``archscale: error: ...``, 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
 
 from archscale import __version__
+from archscale.schema import defaults
 
 
 def _family_args(p: argparse.ArgumentParser, arch: bool = True) -> None:
@@ -90,15 +90,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=int, default=0)
     p.add_argument("--out", required=True, help="JSON file to write")
 
-    p = sub.add_parser("lr-search", help="batched learning-rate grid search, write a CSV")
+    p = sub.add_parser(
+        "lr-search",
+        help="the workflow's learning-rate grid search on one architecture, write a CSV",
+        description="Defaults are the workflow's (lr_search in src/archscale/schema.yaml): with no options this "
+        "is the grid search of a true_max_lr job, and gives the same maximal rate for the same network, data "
+        "and seed.",
+    )
     _family_args(p)
     _model_args(p)
-    _train_args(p)
-    p.add_argument("--lr-min-exp", type=float, default=-9, help="grid starts at 2^this")
-    p.add_argument("--lr-max-exp", type=float, default=2.5, help="grid ends at 2^this")
-    p.add_argument("--lr-step", type=float, default=0.5, help="grid step in octaves")
-    p.add_argument("--criterion", default="min_loss", choices=["min_loss", "loss_ratio"])
-    p.add_argument("--refine", type=int, default=0, help="extra rates between the best point's neighbours")
+    p.add_argument(
+        "--dataset", default="digits", help="digits, digits16, cifar10, cifar100, imagenet16-120, fake-cifar10"
+    )
+    p.add_argument("--root", default="data", help="dataset folder")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--seed", type=int, default=0, help="weights and data order")
+    search = defaults("lr_search")
+    for key, kind, text in (
+        ("lr_min_exp", float, "grid starts at 2^this"),
+        ("lr_max_exp", float, "grid ends at 2^this"),
+        ("lr_step", float, "grid step in octaves"),
+        ("epochs", int, "training budget per rate"),
+        ("batch_size", int, "batch size"),
+        ("momentum", float, "SGD momentum"),
+        ("weight_decay", float, "weight decay"),
+        ("ratio", float, "loss_ratio threshold"),
+        ("tail_frac", float, "final loss = mean over this last fraction of steps"),
+        ("refine", int, "extra rates between the best point's neighbours"),
+    ):
+        dest = key.removeprefix("lr_")  # the schema's name: --lr-min-exp sets lr_search.min_exp
+        flag = f"--{key.replace('_', '-')}"
+        p.add_argument(flag, dest=dest, type=kind, default=search[dest], help=f"{text} (default %(default)s)")
+    p.add_argument("--criterion", default=search["criterion"], choices=["min_loss", "loss_ratio"])
     p.add_argument(
         "--engine",
         default="auto",
@@ -218,16 +241,16 @@ def cmd_train(a: argparse.Namespace) -> None:
 
 def cmd_lr_search(a: argparse.Namespace) -> None:
     from archscale.atomic import atomic_write_csv
-    from archscale.lr_search import lr_grid, search_max_lr
+    from archscale.data import load_dataset, resolve_device
+    from archscale.experiments import measure_max_lr
 
-    tr, _ = _data(a)
-    model = _build(a, tr.in_shape, tr.num_classes)
-    lrs = lr_grid(a.lr_min_exp, a.lr_max_exp, a.lr_step)
-    # a constant rate during the budget, as the workflow's grid search (experiments.search_config)
-    cfg = dataclasses.replace(_train_config(a, 1.0), schedule="constant")
-    table, best = search_max_lr(model, tr, lrs, cfg, criterion=a.criterion, refine=a.refine, engine=a.engine)
-    table.insert(0, "arch", a.arch)
-    table["max_lr"] = best
+    tr = load_dataset(a.dataset, a.root, "train", resolve_device(a.device))
+    search = {k: getattr(a, k) for k in defaults("lr_search")}
+    model = {"family": a.family, "width": a.width, "kernel_size": a.kernel_size, "activation": a.activation,
+             "cells_per_stage": a.cells, "init": a.init, "in_degree": a.in_degree}  # fmt: skip
+    # the workflow's own call (true_max_lr / base_lr_search)
+    table = measure_max_lr(a.arch, tr, model=model, search=search, seed=a.seed, engine=a.engine)
+    best = float(table["max_lr"].iloc[0])
     atomic_write_csv(a.out, table)
     print(f"max lr {best:.4g} ({a.criterion}; {int(table['diverged'].sum())} of {len(table)} rates diverged)")
 

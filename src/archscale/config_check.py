@@ -1,6 +1,6 @@
 """Config checks that run before any job is planned, with one-line messages naming the key.
 
-The JSON schema (``config/schema.yaml``, checked by ``snakemake.utils.validate``) catches
+The JSON schema (``src/archscale/schema.yaml``, checked by ``snakemake.utils.validate``) catches
 unknown keys, wrong types and out-of-range values; :func:`format_schema_error` turns its
 multi-line error into one line. :func:`check_config` adds what a schema cannot express: DAG
 codes and NAS-Bench-201 cells that parse and can learn, a learning-rate grid that is not empty,
@@ -22,7 +22,7 @@ from typing import Any
 
 __all__ = ["ConfigError", "check_config", "format_schema_error", "key_path"]
 
-SCHEMA_FILE = "config/schema.yaml"
+SCHEMA_FILE = "src/archscale/schema.yaml"
 _DAG_PATTERN = "^[0-2](_[0-2]+)*$"
 _MAX_REPR = 70
 
@@ -222,7 +222,7 @@ def _check_sample(family: str, n: int, seed: int, n_nodes: int, key: str) -> Non
 
 
 def _check_lr_search(s: Mapping[str, Any]) -> None:
-    lo, hi = s.get("min_exp", -8), s.get("max_exp", 3)
+    lo, hi = s["min_exp"], s["max_exp"]
     for k, v in (("min_exp", lo), ("max_exp", hi)):
         if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
             raise ConfigError(f"lr_search.{k}", f"{_short(v)} is not a finite number", "give a number such as -8")
@@ -232,7 +232,7 @@ def _check_lr_search(s: Mapping[str, Any]) -> None:
             f"the rate grid 2^{lo} .. 2^{hi} is empty or a single point (max_exp must exceed min_exp)",
             "set max_exp above min_exp, e.g. min_exp: -8, max_exp: 3",
         )
-    step = s.get("step", 0.5)
+    step = s["step"]
     if isinstance(step, int | float) and step > hi - lo:
         raise ConfigError(
             "lr_search.step",
@@ -243,7 +243,7 @@ def _check_lr_search(s: Mapping[str, Any]) -> None:
 
 def _check_experiment(name: str, e: Mapping[str, Any]) -> None:
     from archscale.figures import figure_of_experiment
-    from archscale.graphs import chain_dag, check_family
+    from archscale.graphs import chain_of_depth, check_family
 
     key = f"lr_experiments.{name}"
     try:
@@ -255,17 +255,17 @@ def _check_experiment(name: str, e: Mapping[str, Any]) -> None:
         check_family(family)
     except ValueError as err:
         raise ConfigError(f"{key}.family", _one_line(err), "use mlp or cnn") from None
-    archs = e.get("archs", "sample")
-    n_nodes = e.get("n_nodes", 5)
+    archs = e["archs"]
+    n_nodes = e["n_nodes"]
     if archs == "sample":
-        _check_sample(family, e.get("n_archs", 24), e.get("sample_seed", 0), n_nodes, f"{key}.n_archs")
+        _check_sample(family, e["n_archs"], e["sample_seed"], n_nodes, f"{key}.n_archs")
     elif archs == "chains":
-        depths = e.get("depths", [3, 4, 5, 6, 7, 8, 9, 10])
+        depths = e["depths"]
         if not depths:
             raise ConfigError(f"{key}.depths", "the list is empty", "list at least one depth, e.g. [3, 4, 5]")
         for i, d in enumerate(depths):
             try:
-                chain_dag(d - 3, n_nodes=max(d - 2, 2))
+                chain_of_depth(d)
             except (TypeError, ValueError) as err:
                 raise ConfigError(
                     f"{key}.depths[{i}]",
@@ -289,7 +289,7 @@ def _check_nb201(nb: Mapping[str, Any]) -> None:
         for i, c in enumerate(cells):
             _check_arch("nb201", c, f"nb201.cells[{i}]")
     else:
-        _check_sample("nb201", nb.get("n_cells", 32), nb.get("sample_seed", 2), 5, "nb201.n_cells")
+        _check_sample("nb201", nb["n_cells"], nb["sample_seed"], 5, "nb201.n_cells")
 
 
 def check_config(config: Mapping[str, Any]) -> None:
@@ -298,6 +298,9 @@ def check_config(config: Mapping[str, Any]) -> None:
     get the schema's defaults here too, so it also works on a raw config."""
     if not isinstance(config, Mapping):
         raise ConfigError("", f"the config is {_a(_pytype(config))}, not a mapping", "write key: value pairs")
+    from archscale.schema import with_defaults
+
+    config = with_defaults(config)
     _check_lr_search(config.get("lr_search") or {})
     for name, e in (config.get("lr_experiments") or {}).items():
         _check_experiment(str(name), e or {})

@@ -182,6 +182,12 @@ def chain_dag(depth: int, n_nodes: int | None = None) -> str:
     return "_".join(groups)
 
 
+def chain_of_depth(L: int) -> str:
+    """The plain chain whose path depth is ``L`` in the release's counting (parameterised edges
+    + 3, so ``L = 3`` is the base network): ``L - 3`` linear edges on ``max(L - 2, 2)`` nodes."""
+    return chain_dag(L - 3, n_nodes=max(L - 2, 2))
+
+
 # ---------------------------------------------------------------------------------------------
 # NAS-Bench-201 strings
 # ---------------------------------------------------------------------------------------------

@@ -165,8 +165,8 @@ def train_mup_cell(
     checkpoint_path: str | None = None,
 ) -> dict[str, Any]:
     """Train one NAS-Bench-201 cell in μP with MuSGD at the recipe's ``lr``: the ``mup`` recipe
-    of :func:`archscale.experiments.train_cell` (``settings['mup_base_C']`` sets base_C)."""
-    from archscale.experiments import train_cell
+    of :func:`archscale.recipes.train_cell` (``settings['mup_base_C']`` sets base_C)."""
+    from archscale.recipes import train_cell
 
     return train_cell(
         cell, train_data, test_data, recipe="mup", settings=settings, C=C, N=N, seed=seed,

@@ -60,7 +60,7 @@ def message(config: dict) -> tuple[str, str]:
     from snakemake.utils import validate
 
     try:
-        validate(config, str(REPO / "config" / "schema.yaml"))
+        validate(config, str(REPO / "src" / "archscale" / "schema.yaml"))
     except Exception as err:  # noqa: BLE001 - WorkflowError carrying a jsonschema ValidationError
         return "schema", format_schema_error(err)
     try:

@@ -62,8 +62,8 @@ def test_a_diverged_nb201_training_is_a_row(undisturbed_run, tmp_path):
 
     from archscale.analysis import nb201_table, nb201_top_table
     from archscale.data import load_dataset
-    from archscale.experiments import train_cell
     from archscale.plots import fig_kendall_seeds, fig_nb201
+    from archscale.recipes import train_cell
 
     torch.set_num_threads(1)
     table = pd.read_csv(undisturbed_run / "results/tables/nb201_digits.csv")

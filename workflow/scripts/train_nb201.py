@@ -12,7 +12,8 @@ import torch  # noqa: E402
 
 from archscale.atomic import atomic_write_csv  # noqa: E402
 from archscale.data import load_dataset, resolve_device  # noqa: E402
-from archscale.experiments import combine_base_lr, train_cell  # noqa: E402
+from archscale.predict import combine_base_lr  # noqa: E402
+from archscale.recipes import train_cell  # noqa: E402
 
 sm = snakemake  # noqa: F821
 torch.set_num_threads(sm.threads)  # the rule's threads: parallel jobs must not oversubscribe
