@@ -147,3 +147,16 @@ def test_traced_model_errors_are_one_line_exit_2(argv: list[str], fragment: str,
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("archscale: error:") and len(err.splitlines()) == 1 and fragment in err, err
+
+
+def test_untraceable_control_flow_is_one_line_exit_2(tmp_path: Path, monkeypatch, capsys) -> None:
+    (tmp_path / "branchy.py").write_text(
+        "import torch\n"
+        "class Net(torch.nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.fc = torch.nn.Linear(4, 2)\n"
+        "    def forward(self, x):\n        return self.fc(x) if x.sum() > 0 else x\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["paths", "--model", "module:branchy:Net", "--input-shape", "1,4"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot trace Net" in err and "control flow" in err and "tag_edge_" in err

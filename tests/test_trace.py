@@ -347,3 +347,19 @@ def test_init_refuses_a_shared_layer_with_two_degrees() -> None:
 
     with pytest.raises(TraceRefused, match="applied more than once"):
         tag_from_trace_(Shared(), torch.zeros(1, 4))
+
+
+def test_residual_study_is_one_tidy_row_per_config_and_seed() -> None:
+    from archscale.data import load_dataset
+    from archscale.residual_study import measure_residual_max_lrs
+
+    train = load_dataset("digits", split="train")
+    search = dict(min_exp=-4, max_exp=-2, step=1, epochs=1, batch_size=64, momentum=0.0, weight_decay=0.0,
+                  criterion="min_loss")  # fmt: skip
+    configs = [ResidualConfig("mlp", 2, 16, False), ResidualConfig("mlp", 4, 16, True)]
+    df = measure_residual_max_lrs(configs, train, search=search, seeds=[0])
+    assert list(df["arch"]) == ["resmlp-b2-w16", "resmlp-b4-w16-ds"]
+    assert {"arch", "predicted_lr_factor", "seed", "max_lr", "n_paths"} <= set(df.columns)
+    assert df["max_lr"].isin([2**-4, 2**-3, 2**-2]).all()
+    assert df["predicted_lr_factor"].iloc[0] == pytest.approx((8 / (8 + 2 * 64 + 216)) ** 0.5)
+    assert list(df["n_paths"]) == [4, 16]
