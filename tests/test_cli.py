@@ -80,3 +80,83 @@ def test_bad_input_is_one_line_exit_2(argv: list[str], fragment: str, capsys) ->
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("archscale: error:") and len(err.splitlines()) == 1 and fragment in err, err
+
+
+# ---------------------------------------------------------------------------------------------
+# any PyTorch model: paths and lr --model (traced)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_paths_of_torchvision_resnet18(capsys) -> None:
+    assert main(["paths", "--model", "torchvision:resnet18"]) == 0  # default input 1x3x224x224
+    lines = capsys.readouterr().out.splitlines()
+    rows = [tuple(map(int, ln.split())) for ln in lines if ln[0].isdigit()]
+    depths = [d for d, _ in rows]
+    assert depths == sorted(depths) and depths[0] == 5 and depths[-1] == 18
+    assert sum(n for _, n in rows) == 256 and "paths 256" in lines
+    assert f"sum_L3 {sum(n * d**3 for d, n in rows)}" in lines
+    assert lines[-1] == "layers 21 readout fc"
+
+
+def test_lr_of_a_user_factory_against_a_base_model(tmp_path: Path, monkeypatch, capsys) -> None:
+    (tmp_path / "my_nets.py").write_text(
+        "from archscale.models.resnet import residual_net\n"
+        "def deep():\n    return residual_net('mlp', 3, 8, False, num_classes=10, in_shape=(64,))\n"
+        "def shallow():\n    return residual_net('mlp', 0, 8, False, num_classes=10, in_shape=(64,))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    argv = ["lr", "--model", "module:my_nets:deep", "--input-shape", "1,64", "--base-lr", "1"]
+    assert main([*argv, "--base-model", "module:my_nets:shallow"]) == 0
+    out = capsys.readouterr().out
+    # 3 blocks: 8 paths of depth 2 + 2k (k of 3 blocks through their layers); base: one path of 2
+    expected = (8 / sum(math.comb(3, k) * (2 + 2 * k) ** 3 for k in range(4))) ** 0.5
+    assert float(out.split("exact ")[1].split()[0]) == pytest.approx(expected, rel=1e-12)
+    assert main([*argv, "--base-depths", "2"]) == 0
+    assert float(capsys.readouterr().out.split("exact ")[1].split()[0]) == pytest.approx(expected, rel=1e-12)
+
+
+def test_lr_model_reproduces_the_release_for_an_nb201_cell(tmp_path: Path, monkeypatch, capsys) -> None:
+    (tmp_path / "cells.py").write_text(
+        "from archscale.models import build_model\n"
+        f"def net():\n    return build_model('nb201', {EXAMPLE!r}, width=2, cells_per_stage=1, num_classes=10, "
+        "in_shape=(3, 8, 8))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    argv = ["lr", "--model", "module:cells:net", "--input-shape", "1,3,8,8", "--region", "cells.0"]
+    assert main([*argv, "--base-depths", "1", "--depth-offset", "1", "--base-lr", "0.46"]) == 0
+    assert "lr 0.0693" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["paths", "--model", "torchvision:densenet121", "--input-shape", "1,3,32,32"],
+         "concatenation (cat) in module 'features.denseblock1.denselayer2'"),
+        (["paths", "--model", "torchvision:resnet19"], "torchvision has no model 'resnet19'"),
+        (["paths", "--model", "resnet18"], "is not 'torchvision:NAME' or 'module:pkg.mod:factory'"),
+        (["paths", "--model", "module:no_such_pkg:f", "--input-shape", "1,3"], "cannot load"),
+        (["paths", "--model", "module:builtins:dict"], "returned dict, not a torch.nn.Module"),
+        (["paths", "--model", "module:archscale.models.resnet:ResidualConfig"], "must build a model with no arg"),
+        (["paths", "--model", "torchvision:resnet18", "--input-shape", "1,3,x"], "input shape '1,3,x'"),
+        (["paths", "--model", "torchvision:resnet18", "--input-shape", "1,5,32,32"], "does not fit ResNet"),
+        (["lr", "--model", "torchvision:resnet18", "--base-lr", "1"], "--base-model SPEC or --base-depths"),
+        (["lr", "--base-lr", "1"], "give --family and --arch"),
+    ],
+)  # fmt: skip
+def test_traced_model_errors_are_one_line_exit_2(argv: list[str], fragment: str, capsys) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("archscale: error:") and len(err.splitlines()) == 1 and fragment in err, err
+
+
+def test_untraceable_control_flow_is_one_line_exit_2(tmp_path: Path, monkeypatch, capsys) -> None:
+    (tmp_path / "branchy.py").write_text(
+        "import torch\n"
+        "class Net(torch.nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.fc = torch.nn.Linear(4, 2)\n"
+        "    def forward(self, x):\n        return self.fc(x) if x.sum() > 0 else x\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["paths", "--model", "module:branchy:Net", "--input-shape", "1,4"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot trace Net" in err and "control flow" in err and "tag_edge_" in err

@@ -1,6 +1,8 @@
 """``archscale`` command line: the library's answers without the workflow.
 
     archscale lr --family nb201 --arch '|nor_conv_3x3~0|+...' --base-lr 0.46
+    archscale paths --model torchvision:resnet18
+    archscale lr --model torchvision:resnet34 --base-model torchvision:resnet18 --base-lr 0.1
     archscale lr-table --family mlp --base-lr 0.5 --out mlp_lrs.csv
     archscale init-check --family mlp --arch 2_12_112 --width 512
     archscale train --family mlp --arch 2_02_002 --dataset digits --lr 0.1 --out run.json
@@ -21,10 +23,18 @@ from archscale import __version__
 from archscale.schema import defaults
 
 
-def _family_args(p: argparse.ArgumentParser, arch: bool = True) -> None:
-    p.add_argument("--family", required=True, choices=["mlp", "cnn", "nb201"], help="architecture family")
+def _family_args(p: argparse.ArgumentParser, arch: bool = True, required: bool = True) -> None:
+    p.add_argument("--family", required=required, choices=["mlp", "cnn", "nb201"], help="architecture family")
     if arch:
-        p.add_argument("--arch", required=True, help="DAG code (mlp/cnn, e.g. 2_02_002) or NB201 cell string")
+        p.add_argument("--arch", required=required, help="DAG code (mlp/cnn, e.g. 2_02_002) or NB201 cell string")
+
+
+def _traced_args(p: argparse.ArgumentParser, required: bool) -> None:
+    p.add_argument(
+        "--model", required=required, help="any PyTorch model: torchvision:NAME or module:pkg.mod:factory (traced)"
+    )
+    p.add_argument("--input-shape", help="example input shape, e.g. 1,3,32,32 (torchvision default 1,3,224,224)")
+    p.add_argument("--region", help="trace only this submodule, e.g. cells.0 of a NAS-Bench-201 network")
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -62,11 +72,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"archscale {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("lr", help="eq. 8/9 learning rate of one architecture")
-    _family_args(p)
+    p = sub.add_parser("lr", help="eq. 8/9 learning rate of one architecture (--family/--arch) or model (--model)")
+    _family_args(p, required=False)
     p.add_argument("--base-lr", type=float, required=True, help="maximal rate measured on the base network")
     p.add_argument("--kernel-size", type=int, default=None, help="CNN kernel size q (applies q_base/q)")
     p.add_argument("--base-kernel-size", type=int, default=3)
+    _traced_args(p, required=False)
+    p.add_argument("--base-model", help="the base network of --model (same spec forms, same input)")
+    p.add_argument("--base-depths", help="or the base network's path depths, e.g. 2 or 3,4")
+    p.add_argument("--depth-offset", type=int, default=0, help="added to every traced depth (1: the release's)")
+
+    p = sub.add_parser("paths", help="path depths of any PyTorch model, traced: '<depth> <count>' per line")
+    _traced_args(p, required=True)
 
     p = sub.add_parser("lr-table", help="eq. 8/9 learning rate of every architecture of a search space")
     _family_args(p, arch=False)
@@ -139,10 +156,62 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _traced_model(spec: str, shape_text: str | None):
+    """A model from its spec and its example input (zeros of --input-shape or the default)."""
+    import torch
+
+    from archscale.trace import model_from_spec, parse_shape
+
+    model, default = model_from_spec(spec)
+    return model, torch.zeros(parse_shape(shape_text, default, spec))
+
+
+def cmd_paths(a: argparse.Namespace) -> None:
+    from archscale.trace import graph_of
+
+    model, x = _traced_model(a.model, a.input_shape)
+    g = graph_of(model, x, region=a.region)
+    for depth, count in g.depth_counts.items():
+        print(f"{depth} {count}")
+    print(f"paths {g.n_paths}")
+    print(f"sum_L3 {g.depth_sum()}")
+    print(f"layers {len(g.layers)} readout {g.readout or '-'}")
+
+
+def cmd_lr_model(a: argparse.Namespace) -> None:
+    from archscale.scaling import scaled_lr
+    from archscale.trace import graph_of
+
+    model, x = _traced_model(a.model, a.input_shape)
+    if (a.base_model is None) == (a.base_depths is None):
+        raise ValueError("give the base network of --model: --base-model SPEC or --base-depths, e.g. --base-depths 2")
+    if a.base_model is not None:
+        base, _ = _traced_model(a.base_model, a.input_shape)
+    else:
+        try:
+            base = [int(d) for d in a.base_depths.split(",")]
+        except ValueError:
+            raise ValueError(
+                f"--base-depths {a.base_depths!r} must be integers separated by commas, e.g. 3,4"
+            ) from None
+    lr = scaled_lr(
+        a.base_lr, model, base=base, example_input=x, kernel_size=a.kernel_size, base_kernel_size=a.base_kernel_size,
+        depth_offset=a.depth_offset, region=a.region,
+    )  # fmt: skip
+    g = graph_of(model, x, region=a.region)
+    print(f"lr {lr:.4f}")
+    print(f"paths {g.n_paths} sum_L3 {g.depth_sum(a.depth_offset)}")
+    print(f"exact {lr!r}")
+
+
 def cmd_lr(a: argparse.Namespace) -> None:
     from archscale.graphs import parse
     from archscale.scaling import path_depths, scaled_lr
 
+    if a.model is not None:
+        return cmd_lr_model(a)
+    if a.family is None or a.arch is None:
+        raise ValueError("give --family and --arch (a DAG code or NB201 cell), or --model for any PyTorch model")
     g = parse(a.family, a.arch)
     kernel = a.kernel_size if a.family == "cnn" else None
     lr = scaled_lr(a.base_lr, g, kernel_size=kernel, base_kernel_size=a.base_kernel_size)
@@ -263,6 +332,7 @@ def cmd_data(a: argparse.Namespace) -> None:
 
 COMMANDS = {
     "lr": cmd_lr,
+    "paths": cmd_paths,
     "lr-table": cmd_lr_table,
     "init-check": cmd_init_check,
     "train": cmd_train,

@@ -125,11 +125,19 @@ def arch_aware_init_(
     readout: str = "mup",
     gain: float = 2.0,
     generator: torch.Generator | None = None,
+    example_input: torch.Tensor | None = None,
 ) -> nn.Module:
     """eq. 4 in place: tagged edge layers get N(0, gain / (d_in fan_in)), the readout its rule,
-    every other Linear/Conv2d Kaiming fan-in (d_in = 1); biases 0, norm weights 1, biases 0."""
+    every other Linear/Conv2d Kaiming fan-in (d_in = 1); biases 0, norm weights 1, biases 0.
+
+    With ``example_input`` the tags come from tracing the model on it instead of by hand
+    (:func:`archscale.trace.tag_from_trace_`: any module the trace covers, e.g. a ResNet)."""
     _check("in-degree convention", in_degree, IN_DEGREES)
     _check("readout rule", readout, READOUTS)
+    if example_input is not None:
+        from archscale.trace import tag_from_trace_
+
+        tag_from_trace_(model, example_input)
 
     def std_for(m: nn.Module) -> float:
         role = getattr(m, "archscale_role", None)

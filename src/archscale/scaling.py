@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from archscale.graphs import Graph, parse_dag, parse_nb201
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 
 class UntrainableArchitecture(ValueError):
@@ -128,21 +132,41 @@ def lr_factor(
 
 def scaled_lr(
     base_lr: float,
-    graph: str | Graph,
+    graph: str | Graph | nn.Module,
     *,
     kernel_size: int | None = None,
     base_graph: str | Graph | None = None,
     base_kernel_size: int = 3,
     convention: str | DepthConvention | None = None,
+    base: nn.Module | list[int] | None = None,
+    example_input: torch.Tensor | None = None,
+    depth_offset: int = 0,
+    region: str | None = None,
 ) -> float:
     """The target's learning rate from the base network's measured maximal rate (eq. 8/9).
 
     ``kernel_size`` applies the CNN factor q_base / q (eq. 9); leave it ``None`` for MLPs and
     NAS-Bench-201 cells. Raises :class:`UntrainableArchitecture` for an NB201 cell with no
     input->output path.
+
+    ``graph`` may also be any ``torch.nn.Module``: its path depths are traced
+    (:mod:`archscale.trace`) on ``example_input``; ``base`` is the base network (a module,
+    same input) or its path depths (a list); ``depth_offset`` and ``region`` as in
+    :func:`archscale.trace.lr_factor_of`.
     """
     if not base_lr > 0 or not math.isfinite(base_lr):
         raise ValueError(f"base learning rate must be a positive number, got {base_lr}")
+    if not isinstance(graph, str | Graph):
+        from archscale.trace import lr_factor_of
+
+        if example_input is None:
+            raise ValueError("a model needs example_input=: one input it accepts, e.g. torch.zeros(1, 3, 32, 32)")
+        return base_lr * lr_factor_of(
+            graph, example_input, base=base, kernel_size=kernel_size, base_kernel_size=base_kernel_size,
+            depth_offset=depth_offset, region=region,
+        )  # fmt: skip
+    if base is not None or example_input is not None:
+        raise ValueError("base= and example_input= are for models; for an architecture string use base_graph=")
     return base_lr * lr_factor(
         graph,
         kernel_size=kernel_size,
