@@ -7,51 +7,17 @@ it (a config value, a library module) and parse which jobs Snakemake would re-ru
 from __future__ import annotations
 
 import math
-import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-from workflow_copy import copy_workflow
+from workflow_copy import planned_jobs, snakemake
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 pytestmark = pytest.mark.slow
-
-
-def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
-    cmd = [SNAKEMAKE, "--cores", "2", "--configfile", "config/tiny.yaml", "--workflow-profile", "none", *args]
-    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout)
-    if check and proc.returncode != 0:
-        tail = f"{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{tail}")
-    return proc
-
-
-def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
-    """Rule -> job count from the 'Job stats' table of a dry run."""
-    text = proc.stdout + proc.stderr
-    if "Nothing to be done" in text:
-        return {}
-    table = text.split("Job stats:")[1].split("Reasons:")[0] if "Job stats:" in text else ""
-    jobs = {}
-    for line in table.splitlines():
-        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if m and m.group(1) != "total":
-            jobs[m.group(1)] = int(m.group(2))
-    return jobs
-
-
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory) -> Path:
-    work = copy_workflow(tmp_path_factory.mktemp("wf"))
-    snakemake(work)
-    return work
 
 
 def tiny_config() -> dict:
@@ -175,3 +141,42 @@ def test_figures_readme_lists_every_figure_with_numbers(tiny_run: Path) -> None:
         if rel.endswith(".png"):
             assert f"]({Path(rel).name})" in text, rel
     assert "Pearson r =" in text and "(paper 0.838)" in text
+
+
+THROWAWAY_SPEC = '''
+FIGURES = (*FIGURES, FigureSpec(
+    name="fig_throwaway", kind="nb201", title="A throwaway figure", caption="Mean accuracy per recipe.",
+    plot="fig_throwaway", summary="mup_summary", table="table_nb201",
+))
+BY_NAME = {f.name: f for f in FIGURES}
+'''
+THROWAWAY_PLOT = '''
+
+def fig_throwaway(tables, *, title=""):
+    fig, ax = plt.subplots()
+    for dataset, table in tables.items():
+        means = table.groupby("recipe")["test_acc"].mean()
+        ax.bar([f"{dataset} {r}" for r in means.index], means.to_numpy())
+    fig.suptitle(title)
+    return fig
+'''
+
+
+def test_adding_a_figure_is_one_registry_entry_and_one_plot_function(tiny_run: Path, tmp_path: Path) -> None:
+    """The README's "Adding a figure" steps, followed literally on a copy of a complete run."""
+    work = tmp_path / "fig"
+    shutil.copytree(tiny_run, work, symlinks=True)
+    registry = work / "src/archscale/figures.py"
+    text = registry.read_text()
+    anchor = "\n#: The workflow's tables"
+    registry.write_text(text.replace(anchor, THROWAWAY_SPEC + anchor, 1))
+    with open(work / "src/archscale/plots.py", "a") as fh:
+        fh.write(THROWAWAY_PLOT)
+    jobs = planned_jobs(snakemake(work, "-n"))
+    # the new figure, figures/README.md (it lists it) and the figures whose code changed
+    assert jobs.get("plot_nb201", 0) >= 1 and "figures_readme" in jobs, jobs
+    assert not {"base_lr_search", "true_max_lr", "train_nb201", "aggregate_lr", "aggregate_nb201", "tables"} & set(jobs)
+    snakemake(work)
+    assert (work / "figures/fig_throwaway.png").read_bytes()[:4] == b"\x89PNG"
+    readme = (work / "figures/README.md").read_text()
+    assert "## fig_throwaway" in readme and "Mean accuracy per recipe." in readme
