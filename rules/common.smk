@@ -148,7 +148,21 @@ def nb201_cells():
 
 
 NB201_CELLS = nb201_cells()
-NB201_SHARDS = n_shards(NB201_CELLS, NB201["shard_size"])
+
+
+def recipe_cells(recipe):
+    """The cells a recipe trains: all of them, except μP on a seeded random sample of
+    ``nb201.mup_cells`` cells when that is a number (fig. 8 compares on that sample)."""
+    n = NB201["mup_cells"]
+    if recipe != "mup" or n == "all" or n >= len(NB201_CELLS):
+        return NB201_CELLS
+    import random
+
+    return sorted(random.Random(NB201["sample_seed"]).sample(NB201_CELLS, n), key=NB201_CELLS.index)
+
+
+def recipe_shards(recipe):
+    return n_shards(recipe_cells(recipe), NB201["shard_size"])
 NB201_BASE = base_key("nb201", "relu", NB201["C"], 3)
 #: Recipes whose rate is eq. 8 from the base cell's measured rate (archscale.recipes.RECIPES).
 BASE_LR_RECIPES = ("principled", "principled_lr")
@@ -172,6 +186,25 @@ if NATS_PATH:
         check_nats_path(NATS_PATH)
     except ValueError as err:
         config_error(f"nats_bench_path: {err}")
+
+
+def trained_recipes(dataset):
+    """The NB201 recipes trained on a dataset: the config's, less ``standard`` where the
+    benchmark's published 200-epoch accuracies (its own training, its seeds) stand in for it:
+    ``nats_bench_path`` set and ``nb201.standard_from_nats`` (the paper compares with those)."""
+    recipes = list(NB201["recipes"])
+    if NATS_PATH and dataset in NATS_DATASETS and NB201["standard_from_nats"] and "standard" in recipes:
+        recipes.remove("standard")
+    return recipes
+
+
+def nb201_runs(wc):
+    """Every training shard of a dataset, over the recipes trained there."""
+    return [
+        f"results/nb201/{wc.dataset}/{recipe}/shard{i}.csv"
+        for recipe in trained_recipes(wc.dataset)
+        for i in range(recipe_shards(recipe))
+    ]
 
 
 def nats_inputs(wc):

@@ -14,7 +14,7 @@ rule train_nb201:
     output:
         table="results/nb201/{dataset}/{recipe}/shard{shard}.csv",
     params:
-        cells=lambda wc: shard(NB201_CELLS, int(wc.shard), NB201["shard_size"]),
+        cells=lambda wc: shard(recipe_cells(wc.recipe), int(wc.shard), NB201["shard_size"]),
         model={"C": NB201["C"], "N": NB201["N"]},
         recipe=lambda wc: nb201_recipe(wc.recipe),
         seeds=SEEDS,
@@ -64,12 +64,7 @@ rule nats_published:
 
 rule aggregate_nb201:
     input:
-        runs=lambda wc: expand(
-            "results/nb201/{dataset}/{recipe}/shard{shard}.csv",
-            dataset=wc.dataset,
-            recipe=NB201["recipes"],
-            shard=range(NB201_SHARDS),
-        ),
+        runs=nb201_runs,
         nats=nats_inputs,
     output:
         table="results/tables/nb201_{dataset}.csv",

@@ -132,3 +132,16 @@ def test_figures_readme_quotes_ours_beside_the_papers() -> None:
     assert "![fig3_cnn_topology_digits](fig3_cnn_topology_digits.png)" in text
     assert "(paper 0.856)" in text and "(paper +0.44)" in text
     assert "target: median E[out^2]/E[in^2] = 1.00" in text
+
+
+def test_nb201_reference_is_the_benchmark_where_standard_was_not_retrained() -> None:
+    runs = nb201_runs(nats=True)
+    without_standard = runs[runs["recipe"] != "standard"]
+    t = nb201_table({"cifar10": without_standard})
+    principled = t[t["recipe"] == "principled"].iloc[0]
+    assert principled["reference"] == "nats"
+    assert principled["mean_gain"] == pytest.approx(principled["mean_gain_vs_nats"])
+    top = nb201_top_table({"cifar10": without_standard})
+    assert set(top["comparison"]) == {"principled vs nats"}
+    # with standard trained, it stays the reference
+    assert set(nb201_table({"cifar10": runs})["reference"]) == {"standard"}

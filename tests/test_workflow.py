@@ -180,3 +180,16 @@ def test_adding_a_figure_is_one_registry_entry_and_one_plot_function(tiny_run: P
     assert (work / "figures/fig_throwaway.png").read_bytes()[:4] == b"\x89PNG"
     readme = (work / "figures/README.md").read_text()
     assert "## fig_throwaway" in readme and "Mean accuracy per recipe." in readme
+
+
+def test_mup_on_a_sample_of_cells_retrains_only_mup(tiny_run: Path, tmp_path: Path) -> None:
+    """nb201.mup_cells: fig. 8's μP runs on a seeded sample; the other recipes keep every cell."""
+    work = tmp_path / "mup"
+    shutil.copytree(tiny_run, work, symlinks=True)
+    cfg = tiny_config()
+    cfg["nb201"]["mup_cells"] = 2
+    (work / "config/tiny.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    proc = snakemake(work, "-n")
+    jobs = planned_jobs(proc)
+    # 4 cells in shards of 2: the 2-cell sample is one shard, which differs from the old shard 0
+    assert jobs.get("train_nb201") == 1 and "/mup/shard0.csv" in proc.stdout, jobs
