@@ -3,12 +3,15 @@
 
 
 rule base_lr_search:
+    input:
+        data=data_ready,
     output:
         table="results/base_lr/{dataset}/{family}_{act}_w{width}_k{kernel}.csv",
     params:
         base=base_params,
         seeds=SEEDS,
         run=run_settings(),
+        data_root=DATA_ROOT,
         code=CODE["base_lr_search"],
     log:
         "logs/base_lr_search/{dataset}/{family}_{act}_w{width}_k{kernel}.log",

@@ -41,8 +41,35 @@ CODE = code_hashes(sorted((ROOT / "workflow" / "scripts").glob("[!_]*.py")), LIB
 
 
 def run_settings():
-    """Settings every training job shares (device, data location)."""
-    return {"device": config["device"], "data_root": config["data_root"], "download": config["download"]}
+    """Settings every training job shares that change its results (the device)."""
+    return {"device": config["device"]}
+
+
+# Where the datasets live, as a param of its own: Snakemake leaves a value that is not a builtin
+# type (a Path) out of the params it compares, so moving the data re-runs nothing. (Inside the
+# run dict it would count: a dict's repr includes the Path's.)
+DATA_ROOT = Path(config["data_root"])
+DOWNLOADABLE = ("cifar10", "cifar100")
+
+
+def data_ready(wc):
+    """No input file, but with download: true a job of a downloadable dataset waits for its
+    fetch_dataset checkpoint (rules/data.smk). Asking the checkpoint, instead of taking its
+    marker as input, keeps every job's inputs the same whatever download says: Snakemake
+    re-runs a job whose set of input files changed."""
+    if config["download"] and wc.dataset in DOWNLOADABLE:
+        checkpoints.fetch_dataset.get(dataset=wc.dataset)
+    return []
+
+
+def fetch_targets():
+    """With download: true, the fetch markers of the downloadable datasets the config uses.
+    They are targets so that a missing marker is always made: a job waiting on a checkpoint
+    that nothing else asks for is not checked for re-runs at all."""
+    if not config["download"]:
+        return []
+    used = set(NB201["datasets"]) | {ds for e in EXPERIMENTS.values() for ds in e["datasets"]}
+    return [f"results/data/{ds}.verified" for ds in sorted(used) if ds in DOWNLOADABLE]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,6 +217,7 @@ def all_targets():
         + nb201_targets()
         + table_targets()
         + ["figures/fig_init_signal.pdf", "figures/fig_init_signal.png", "figures/README.md"]
+        + fetch_targets()
     )
 
 

@@ -10,6 +10,7 @@ rule train_nb201:
             if wc.recipe == "principled"
             else []
         ),
+        data=data_ready,
     output:
         table="results/nb201/{dataset}/{recipe}/shard{shard}.csv",
     params:
@@ -18,6 +19,7 @@ rule train_nb201:
         recipe=lambda wc: nb201_recipe(wc.recipe),
         seeds=SEEDS,
         run=run_settings(),
+        data_root=DATA_ROOT,
         code=CODE["train_nb201"],
     log:
         "logs/train_nb201/{dataset}/{recipe}/shard{shard}.log",

@@ -18,8 +18,8 @@ sm = snakemake  # noqa: F821
 torch.set_num_threads(sm.threads)  # the rule's threads: parallel jobs must not oversubscribe
 p = sm.params
 device = resolve_device(p.run["device"])
-train_data = load_dataset(sm.wildcards.dataset, p.run["data_root"], "train", device, download=p.run["download"])
-test_data = load_dataset(sm.wildcards.dataset, p.run["data_root"], "test", device)
+train_data = load_dataset(sm.wildcards.dataset, p.data_root, "train", device)
+test_data = load_dataset(sm.wildcards.dataset, p.data_root, "test", device)
 base_lr = combine_base_lr(pd.read_csv(sm.input.base[0])) if sm.input.base else None
 ckpt_dir = Path(sm.output.table).with_suffix(".ckpt")
 rows = []
