@@ -47,10 +47,30 @@ def run_settings():
     return {"device": config["device"]}
 
 
-#: Where datasets live, and whether to fetch them, change no number: not re-run triggers
-#: (archscale.untracked), so moving the data re-runs nothing.
+#: Where datasets live changes no number: not a re-run trigger (archscale.untracked), so moving
+#: the data re-runs nothing. (A Path inside the run dict would count: a dict's repr includes it.)
 DATA_ROOT = Untracked(config["data_root"])
-DOWNLOAD = Untracked(config["download"])
+DOWNLOADABLE = ("cifar10", "cifar100")
+
+
+def data_ready(wc):
+    """No input file, but with download: true a job of a downloadable dataset waits for its
+    fetch_dataset checkpoint (rules/data.smk). Asking the checkpoint, instead of taking its
+    marker as input, keeps every job's inputs the same whatever download says: Snakemake
+    re-runs a job whose set of input files changed."""
+    if config["download"] and wc.dataset in DOWNLOADABLE:
+        checkpoints.fetch_dataset.get(dataset=wc.dataset)
+    return []
+
+
+def fetch_targets():
+    """With download: true, the fetch markers of the downloadable datasets the config uses.
+    They are targets so that a missing marker is always made: a job waiting on a checkpoint
+    that nothing else asks for is not checked for re-runs at all."""
+    if not config["download"]:
+        return []
+    used = set(NB201["datasets"]) | {ds for e in EXPERIMENTS.values() for ds in e["datasets"]}
+    return [f"results/data/{ds}.verified" for ds in sorted(used) if ds in DOWNLOADABLE]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,6 +254,7 @@ def all_targets():
         + table_targets()
         + [f"figures/{f}.{ext}" for f in SIGNAL_FIGURES for ext in ("pdf", "png")]
         + ["figures/README.md"]
+        + fetch_targets()
     )
 
 

@@ -11,6 +11,7 @@ rule train_nb201:
             if wc.recipe in BASE_LR_RECIPES
             else []
         ),
+        data=data_ready,
     output:
         table="results/nb201/{dataset}/{recipe}/shard{shard}.csv",
     params:
@@ -20,7 +21,6 @@ rule train_nb201:
         seeds=SEEDS,
         run=run_settings(),
         data_root=DATA_ROOT,
-        download=DOWNLOAD,
         code=CODE["train_nb201"],
     log:
         "logs/train_nb201/{dataset}/{recipe}/shard{shard}.log",
