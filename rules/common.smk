@@ -11,6 +11,7 @@ from archscale.figures import TABLES, figure, figures_of
 from archscale.untracked import Untracked
 from archscale.graphs import base_arch, chain_of_depth, sample_space
 from archscale.graphs import parse as parse_arch
+from archscale.residual_arch import RESIDUAL_BASE, is_residual, parse_residual
 
 ROOT = Path(workflow.basedir)
 SEEDS = [int(s) for s in config["seeds"]]
@@ -26,7 +27,7 @@ def config_error(msg):
 wildcard_constraints:
     exp=r"fig[0-9]+_[a-z0-9_]+",
     dataset=r"[a-z0-9\-]+",
-    family=r"mlp|cnn|nb201",
+    family=r"mlp|cnn|nb201|resmlp|rescnn",
     act=r"relu|gelu",
     width=r"\d+",
     kernel=r"\d+",
@@ -87,9 +88,10 @@ def exp_archs(exp):
         return sample_space(e["family"], e["n_archs"], seed=e["sample_seed"], n_nodes=e["n_nodes"])
     if archs == "chains":
         return [chain_of_depth(d) for d in e["depths"]]
+    parse = parse_residual if is_residual(e["family"]) else functools.partial(parse_arch, e["family"])
     for i, a in enumerate(archs):
         try:
-            parse_arch(e["family"], a)
+            parse(a)
         except ValueError as err:
             config_error(f"lr_experiments.{exp}.archs[{i}]: {err}")
     return list(archs)
@@ -113,7 +115,8 @@ def base_key(family, act, width, kernel):
 
 def exp_base(exp, kernel):
     """Base network of an experiment at one kernel size: CNN bases are measured at q = 3 (the
-    paper's base, eq. 9 scales from it); MLPs ignore the kernel."""
+    paper's base, eq. 9 scales from it); MLPs ignore the kernel. Residual families' base is
+    their 0-block network (base_params), at their only kernel size 3."""
     e = EXPERIMENTS[exp]
     base_kernel = 3
     return base_key(e["family"], e["activation"], e["width"], base_kernel)
@@ -270,7 +273,7 @@ def base_params(wc):
     search = search_settings()
     model = {
         "family": wc.family,
-        "arch": base_arch(wc.family),
+        "arch": RESIDUAL_BASE if is_residual(wc.family) else base_arch(wc.family),
         "width": int(wc.width),
         "kernel_size": int(wc.kernel),
         "activation": wc.act,

@@ -1,5 +1,6 @@
 # Stage 2: eq. 8/9 predicted rate of every target of an experiment from its base's measured
-# maximal rate (geometric mean over seeds).
+# maximal rate (geometric mean over seeds). The torch env: residual families' path depths come
+# from tracing their networks (archscale.trace); DAG codes are counted without torch.
 
 
 rule scaled_lrs:
@@ -20,6 +21,6 @@ rule scaled_lrs:
         mem_mb=1000,
         runtime=10,
     conda:
-        "../envs/plot.yaml"
+        "../envs/torch.yaml"
     script:
         "../workflow/scripts/scaled_lrs.py"

@@ -145,3 +145,34 @@ def test_nb201_reference_is_the_benchmark_where_standard_was_not_retrained() -> 
     assert set(top["comparison"]) == {"principled vs nats"}
     # with standard trained, it stays the reference
     assert set(nb201_table({"cifar10": runs})["reference"]) == {"standard"}
+
+
+
+def test_ablation_recipes_get_table_rows_a_fig4_panel_and_a_summary_line() -> None:
+    """principled_init / principled_lr: one table_nb201 row each, fig. 4's (d) panel of every
+    recipe's gain over the reference, fig. 8's boxes, and their gains in figures/README.md."""
+    runs = nb201_runs()
+    extra = []
+    for recipe, gain in (("principled_init", 0.25), ("principled_lr", 0.75)):
+        r = runs[runs["recipe"] == "principled"].copy()
+        r["recipe"] = recipe
+        r["test_acc"] += gain - 1  # principled is standard + 1
+        extra.append(r)
+    runs = pd.concat([runs, *extra], ignore_index=True)
+    t = nb201_table({"cifar10": runs}).set_index("recipe")
+    assert set(t.index) == {"standard", "principled", "principled_init", "principled_lr"}
+    assert t.loc["principled_init", "mean_gain"] == pytest.approx(0.25, abs=0.3)
+    assert t.loc["principled_lr", "mean_gain"] == pytest.approx(0.75, abs=0.3)
+    fig = fig_nb201({"cifar10": runs})
+    assert len(fig.axes) == 4 and "(d) recipes and ablations" in fig.axes[3].get_title()
+    labels = [x.get_text() for x in fig.axes[3].get_xticklabels()]
+    assert labels == ["principled", "principled_init", "principled_lr"]
+    heights = [p.get_height() for p in fig.axes[3].patches]
+    assert heights == pytest.approx([t.loc[r, "mean_gain"] for r in labels])
+    boxes = fig_mup_nb201({"cifar10": runs}).axes[0]
+    assert [x.get_text() for x in boxes.get_xticklabels()] == ["standard", *labels]
+    tables = {"lr": lr_correlation_table([lr_rows()]), "nb201": nb201_table({"cifar10": runs}),
+              "top": nb201_top_table({"cifar10": runs})}  # fmt: skip
+    text = figures_readme(tables, ["figures/fig4_nb201.png"])
+    gains = ", ".join(f"{r} {t.loc[r, 'mean_gain']:+.2f}" for r in ("principled_init", "principled_lr"))
+    assert f"cifar10: ablations, mean gain over standard: {gains} pts" in text

@@ -33,6 +33,8 @@ MODELS = {
     "cnn-k5": dict(family="cnn", arch="1_02_120", width=4, kernel_size=5),
     "nb201": dict(family="nb201", arch=NB201_EXAMPLE, width=4, cells_per_stage=1),
     "nb201-base-N2": dict(family="nb201", arch=base_arch("nb201"), width=4, cells_per_stage=2),
+    "resmlp-b3d": dict(family="resmlp", arch="b3d", width=8),
+    "rescnn-b3d": dict(family="rescnn", arch="b3d", width=4),
 }
 
 
@@ -97,7 +99,7 @@ def test_each_copy_is_the_original_network_with_its_own_weights(digits, spec):
         assert torch.equal(v, before[k]), k
     n_trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert sum(p[0].numel() for p in net.params) <= n_trained
-    assert net.channels_last == (spec["family"] != "mlp")
+    assert net.channels_last == (spec["family"] not in ("mlp", "resmlp"))
 
 
 def test_a_custom_sequential_with_a_grouped_first_conv_and_a_frozen_layer():

@@ -15,6 +15,8 @@ import pytest
 import yaml
 from workflow_copy import planned_jobs, snakemake
 
+from archscale.figures import figures_of
+
 REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.slow
@@ -24,14 +26,20 @@ def tiny_config() -> dict:
     return yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())
 
 
-def expected_outputs() -> list[str]:
+def tiny_experiments() -> dict[str, dict]:
+    """config.yaml's lr_experiments with tiny.yaml's values over them (Snakemake's merge)."""
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     tiny = tiny_config()
-    exps = {exp: {**e, **tiny["lr_experiments"].get(exp, {})} for exp, e in cfg["lr_experiments"].items()}
+    return {exp: {**e, **tiny["lr_experiments"].get(exp, {})} for exp, e in cfg["lr_experiments"].items()}
+
+
+def expected_outputs() -> list[str]:
+    """One PDF + PNG per registry figure (archscale.figures) and dataset of its experiments."""
+    exps = tiny_experiments()
     out = []
-    figs = {(e.get("figure", exp), ds) for exp, e in exps.items() for ds in e["datasets"]}
-    for fig, ds in sorted(figs):
-        out += [f"figures/{fig}_{ds}.pdf", f"figures/{fig}_{ds}.png"]
+    for f in figures_of("lr"):
+        for ds in sorted({ds for e in f.experiments if e in exps for ds in exps[e]["datasets"]}):
+            out += [f"figures/{f.name}_{ds}.pdf", f"figures/{f.name}_{ds}.png"]
     for fig in ("fig4_nb201", "fig8_mup_nb201", "fig9_kendall_seeds", "fig_init_signal"):
         out += [f"figures/{fig}.pdf", f"figures/{fig}.png"]
     out.append("figures/README.md")
@@ -82,6 +90,40 @@ def test_lr_table_is_tidy_and_consistent(tiny_run: Path) -> None:
     for _, g in df.groupby("arch"):
         per_k = g.groupby("kernel_size")["predicted_lr"].first()
         assert per_k[5] / per_k[3] == pytest.approx(3 / 5, rel=1e-9)
+
+
+def test_residual_experiments_are_traced_and_measured(tiny_run: Path) -> None:
+    """fig. 10: every residual architecture x seed measured, predicted from its traced depths
+    (b2d, by hand: depths 3, 4, 5, 6 against the base b0's 2: factor 54^-1/2)."""
+    exps = tiny_experiments()
+    for exp in ("fig10_resmlp", "fig10_rescnn"):
+        df = pd.read_csv(tiny_run / f"results/tables/lr_{exp}_digits.csv")
+        assert set(df["arch"]) == set(exps[exp]["archs"]) and set(df["seed"]) == set(tiny_config()["seeds"])
+        assert (df["measured_lr"] > 0).all() and (df["kernel_size"] == 3).all()
+        b2d = df[df["arch"] == "b2d"].iloc[0]
+        assert b2d["depths"] == "3:1 4:1 5:1 6:1" and b2d["n_paths"] == 4
+        assert b2d["predicted_lr"] == pytest.approx(b2d["base_lr"] * 54**-0.5, rel=1e-9)
+    assert (tiny_run / "figures/fig10_residual_digits.png").exists()
+
+
+def test_cnn_depth_chains_scale_by_depth_and_kernel(tiny_run: Path) -> None:
+    df = pd.read_csv(tiny_run / "results/tables/lr_fig11_cnn_depth_digits.csv")
+    exp = tiny_experiments()["fig11_cnn_depth"]
+    assert set(df["kernel_size"]) == set(exp["kernel_sizes"]) and df["arch"].nunique() == len(exp["depths"])
+    pred = df.groupby(["arch", "kernel_size"])["predicted_lr"].first().unstack()
+    assert (pred[5] / pred[3]).to_numpy() == pytest.approx(3 / 5, rel=1e-9)
+    depth = df.groupby("arch")["depths"].first().astype(int).sort_values()
+    assert list(depth) == sorted(exp["depths"])  # release counting: one path of depth L per chain
+    k3 = pred[3][depth.index]
+    assert k3.to_numpy() == pytest.approx(k3.iloc[0] * (depth.iloc[0] / depth.to_numpy()) ** 1.5, rel=1e-9)
+
+
+def test_ablation_recipes_have_table_rows(tiny_run: Path) -> None:
+    t = pd.read_csv(tiny_run / "figures/table_nb201.csv")
+    recipes = set(yaml.safe_load((REPO / "config" / "config.yaml").read_text())["nb201"]["recipes"])
+    assert {"principled_init", "principled_lr"} <= recipes and set(t["recipe"]) == recipes
+    lr = pd.read_csv(tiny_run / "figures/table_lr_correlation.csv")
+    assert {"fig10_resmlp", "fig10_rescnn", "fig11_cnn_depth"} <= set(lr["experiment"])
 
 
 def test_completed_run_has_nothing_to_do(tiny_run: Path) -> None:

@@ -28,7 +28,7 @@ from archscale.dataset_info import DATASETS, DOWNLOADABLE, fetch_hint, missing_f
 __all__ = ["ConfigError", "check_config", "format_schema_error", "key_path"]
 
 SCHEMA_FILE = "src/archscale/schema.yaml"
-_DAG_PATTERN = "^[0-2](_[0-2]+)*$"
+_DAG_PATTERN = "^([0-2](_[0-2]+)*|b[0-9]+d?)$"
 _MAX_REPR = 70
 
 
@@ -168,7 +168,7 @@ def _describe(err) -> tuple[list[Any], str, str]:
         desc = _one_line(schema.get("description", "")).replace(";", ",")
         hint = f"see {SCHEMA_FILE}" + (f" ({desc})" if desc else "")
         if v == _DAG_PATTERN:
-            hint = "e.g. '2_02_002' (group t has t digits 0-2)"
+            hint = "e.g. '2_02_002' (group t has t digits 0-2), or b6 / b6d for resmlp and rescnn"
         return path, f"{_short(inst)} does not match the pattern {v}", hint
     return path, _one_line(err.message), f"see {SCHEMA_FILE}"
 
@@ -206,6 +206,9 @@ def _check_arch(family: str, arch: Any, key: str) -> None:
     try:
         g = parse(family, arch)
     except ValueError as err:
+        if family in ("mlp", "cnn") and re.fullmatch(r"b\d+d?", arch):
+            raise ConfigError(key, f"{arch!r} is a residual architecture, not a DAG code",
+                              f"use family res{family}, or a DAG code such as '2_02_002'") from None  # fmt: skip
         raise ConfigError(key, f"invalid {family} architecture: {_one_line(err)}", "fix or remove it") from None
     if g.n_paths == 0:
         raise ConfigError(
@@ -246,9 +249,35 @@ def _check_lr_search(s: Mapping[str, Any]) -> None:
         )
 
 
+def _check_residual(key: str, e: Mapping[str, Any]) -> None:
+    """A resmlp/rescnn experiment: an explicit list of ``b<blocks>[d]`` names, 3x3 kernels."""
+    from archscale.residual_arch import RESIDUAL_KERNEL, parse_residual
+
+    family, archs = e["family"], e["archs"]
+    if not isinstance(archs, list):
+        raise ConfigError(
+            f"{key}.archs",
+            f"{family} has no '{archs}' mode",
+            "list residual architectures, e.g. [b2, b4, b8, b2d, b4d, b8d] (b<blocks>, d = downsample)",
+        )
+    for i, a in enumerate(archs):
+        try:
+            parse_residual(a)
+        except ValueError as err:
+            what = f"invalid {family} architecture: {_one_line(err)}"
+            raise ConfigError(f"{key}.archs[{i}]", what, "fix or remove it") from None
+    if list(e["kernel_sizes"]) != [RESIDUAL_KERNEL]:
+        raise ConfigError(
+            f"{key}.kernel_sizes",
+            f"{family} blocks use 3x3 convolutions, got {_short(e['kernel_sizes'])}",
+            "set kernel_sizes: [3] or drop the key",
+        )
+
+
 def _check_experiment(name: str, e: Mapping[str, Any]) -> None:
     from archscale.figures import figure_of_experiment
     from archscale.graphs import chain_of_depth, check_family
+    from archscale.residual_arch import is_residual
 
     key = f"lr_experiments.{name}"
     try:
@@ -256,10 +285,12 @@ def _check_experiment(name: str, e: Mapping[str, Any]) -> None:
     except KeyError as err:
         raise ConfigError(key, "no figure draws this experiment", _one_line(err.args[0]).split("; ", 1)[1]) from None
     family = e.get("family")
+    if is_residual(family):
+        return _check_residual(key, e)
     try:
         check_family(family)
     except ValueError as err:
-        raise ConfigError(f"{key}.family", _one_line(err), "use mlp or cnn") from None
+        raise ConfigError(f"{key}.family", _one_line(err), "use mlp, cnn, resmlp or rescnn") from None
     archs = e["archs"]
     n_nodes = e["n_nodes"]
     if archs == "sample":

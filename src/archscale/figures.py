@@ -106,6 +106,34 @@ FIGURES: tuple[FigureSpec, ...] = (
         paper={"fig7_gelu_mlp_depth": 0.920, "fig7_gelu_mlp_topology": 0.680, "fig7_gelu_cnn": 0.949},
     ),
     FigureSpec(
+        name="fig10_residual",
+        kind="lr",
+        title="Residual MLPs and CNNs (eq. 8 from the traced DAG)",
+        caption=(
+            "Beyond the paper: residual MLPs (resmlp) and small ResNet-style CNNs (rescnn) of b blocks (two "
+            "layers and a shortcut each; 'd': one block downsamples behind a projection shortcut), eq. 8 "
+            "from the path depths of their torch.fx trace (every Linear/Conv counted, base: the 0-block "
+            f"network, one path of depth 2). {_LR_CAPTION}"
+        ),
+        plot="fig_lr_scaling",
+        summary="lr_summary",
+        table="table_lr_correlation",
+        experiments=("fig10_resmlp", "fig10_rescnn"),
+    ),
+    FigureSpec(
+        name="fig11_cnn_depth",
+        kind="lr",
+        title="Plain CNNs of depth L at kernel sizes q (eq. 9)",
+        caption=(
+            "Beyond the paper (fig. 5's depth law on CNNs): plain CNN chains of depth L at kernel sizes q, "
+            f"eq. 9 (L^-3/2 x 3/q) from the base at q = 3. {_LR_CAPTION}"
+        ),
+        plot="fig_lr_scaling",
+        summary="lr_summary",
+        table="table_lr_correlation",
+        experiments=("fig11_cnn_depth",),
+    ),
+    FigureSpec(
         name="fig4_nb201",
         kind="nb201",
         title="Fig. 4, NAS-Bench-201: principled recipe (eq. 4 + eq. 8) vs the reference",

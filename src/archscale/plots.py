@@ -27,6 +27,10 @@ from archscale.analysis import (  # noqa: E402
     seed_summary,
 )
 
+#: NB201 recipes in the order figures show them; the ablations change one half of principled.
+RECIPE_ORDER = ("standard", "mup", "principled", "principled_init", "principled_lr", "nats")
+ABLATIONS = ("principled_init", "principled_lr")
+
 
 def fig_lr_scaling(table: pd.DataFrame, *, title: str, dataset: str) -> Figure:
     """Figs. 2, 3, 5, 6, 7: measured vs predicted maximal rate, log-log, one panel per
@@ -88,8 +92,11 @@ def fig_nb201(
     tables: dict[str, pd.DataFrame], *, title: str = "", reference: str | None = None, other: str = "principled"
 ) -> Figure:
     """Fig. 4: one row per dataset: (a) principled vs standard accuracy per cell, (b) Kendall
-    tau between the two rankings within the reference's top-K%, (c) pairwise accuracy gaps."""
-    fig, axes = plt.subplots(len(tables), 3, figsize=(13, 3.8 * len(tables)), squeeze=False)
+    tau between the two rankings within the reference's top-K%, (c) pairwise accuracy gaps;
+    with the ablation recipes configured, (d) every recipe's mean gain over the reference."""
+    ablations = any(set(t["recipe"]) & set(ABLATIONS) for t in tables.values())
+    n_cols = 4 if ablations else 3
+    fig, axes = plt.subplots(len(tables), n_cols, figsize=(4.3 * n_cols, 3.8 * len(tables)), squeeze=False)
     for row, (dataset, table) in zip(axes, tables.items(), strict=True):
         ref_name = reference or nb201_reference(table)
         wide = nb201_wide(table, ref_name, other)
@@ -118,11 +125,26 @@ def fig_nb201(
         ax.set_title(f"{dataset}: (c) pairwise gaps, {100 * flipped:.0f}% of pairs re-ranked", fontsize=9)
         ax.set_xlabel(f"acc(i) - acc(j), {ref_name}")
         ax.set_ylabel(f"acc(i) - acc(j), {other}")
+        if ablations:
+            _recipe_gains(row[3], table, ref_name, dataset)
         for a in row:
             a.grid(True, alpha=0.3)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def _recipe_gains(ax, table: pd.DataFrame, reference: str, dataset: str) -> None:
+    """Mean accuracy gain of each recipe over ``reference`` on the cells both trained (bars),
+    so the ablations show which half of the principled recipe (init or rate) carries it."""
+    wide = nb201_cell_means(table)
+    recipes = [r for r in RECIPE_ORDER if r in wide.columns and r != reference]
+    gains = [float((wide[r] - wide[reference]).mean()) for r in recipes]
+    ax.bar(range(len(recipes)), gains)
+    ax.set_xticks(range(len(recipes)), recipes, rotation=20, fontsize=8)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_ylabel(f"mean gain over {reference} (pts)")
+    ax.set_title(f"{dataset}: (d) recipes and ablations", fontsize=9)
 
 
 def fig_mup_nb201(tables: dict[str, pd.DataFrame], *, title: str = "") -> Figure:
@@ -131,8 +153,7 @@ def fig_mup_nb201(tables: dict[str, pd.DataFrame], *, title: str = "") -> Figure
     fig, axes = plt.subplots(len(tables), 2, figsize=(10, 3.8 * len(tables)), squeeze=False)
     for row, (dataset, table) in zip(axes, tables.items(), strict=True):
         wide = nb201_wide(table, "standard", "principled")
-        order = ("standard", "mup", "principled", "principled_init", "principled_lr", "nats")
-        recipes = [r for r in order if r in wide.columns]
+        recipes = [r for r in RECIPE_ORDER if r in wide.columns]
         data = [wide[r].dropna().to_numpy() for r in recipes]
         row[0].boxplot(data, tick_labels=recipes, showmeans=True)
         row[0].set_ylabel("test accuracy (%)")

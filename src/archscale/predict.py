@@ -13,7 +13,10 @@ import numpy as np
 import pandas as pd
 
 from archscale.graphs import enumerate_space, parse
+from archscale.residual_arch import RESIDUAL_FAMILIES, RESIDUAL_KERNEL, parse_residual
 from archscale.scaling import UntrainableArchitecture, get_convention, lr_factor
+
+_COLUMNS = ["arch", "n_paths", "depths", "lr_factor", "lr", "reason"]
 
 
 def lr_table(
@@ -27,8 +30,13 @@ def lr_table(
     """eq. 8/9 rate of every architecture of ``archs`` (default: the whole space).
 
     Untrainable NB201 cells get an empty ``lr`` and a ``reason``. Paths are counted once per
-    graph (no model is built), so the whole NB201 space takes about a second.
+    graph (no model is built), so the whole NB201 space takes about a second. Residual families
+    (``resmlp``, ``rescnn``; ``archs`` required) are traced instead: :func:`residual_lr_table`.
     """
+    if family in RESIDUAL_FAMILIES:
+        if archs is None:
+            raise ValueError(f"{family} has no architecture space to enumerate; list archs, e.g. ['b2', 'b4d']")
+        return residual_lr_table(family, base_lr, archs=archs, kernel_size=kernel_size)
     rows = []
     for arch in archs if archs is not None else enumerate_space(family, n_nodes):
         g = parse(family, arch)
@@ -41,7 +49,36 @@ def lr_table(
         except UntrainableArchitecture:
             row.update(depths="", lr_factor=math.nan, lr=math.nan, reason="no input->output path")
         rows.append(row)
-    return pd.DataFrame(rows, columns=["arch", "n_paths", "depths", "lr_factor", "lr", "reason"])
+    return pd.DataFrame(rows, columns=_COLUMNS)
+
+
+def residual_lr_table(
+    family: str, base_lr: float, *, archs: Sequence[str], kernel_size: int | None = None
+) -> pd.DataFrame:
+    """eq. 8 rate of residual architectures (``b6``, ``b6d``) from their ``torch.fx`` trace
+    (:func:`archscale.models.resnet.residual_lr_factor`: every Linear/Conv on a path counts, the
+    base being ``b0``, stem -> readout, one path of depth 2). ``depths`` holds the traced depth
+    counts as ``depth:paths`` pairs (a 12-block net has 4,096 paths). The blocks' convolutions
+    are 3x3, so ``kernel_size`` may only be None or 3 (eq. 9's factor 1)."""
+    import torch  # here, not at the top: DAG-family tables never need it
+
+    from archscale.models.resnet import ResidualConfig, residual_lr_factor, residual_net
+    from archscale.trace import graph_of
+
+    if kernel_size not in (None, RESIDUAL_KERNEL):
+        raise ValueError(f"{family} blocks use 3x3 convolutions; kernel_size must be 3, got {kernel_size}")
+    kind, in_shape = RESIDUAL_FAMILIES[family], (1, 8, 8)  # the trace does not depend on width or input size
+    rows = []
+    for arch in archs:
+        a = parse_residual(arch)
+        config = ResidualConfig(kind, a.blocks, 2, a.downsample)
+        net = residual_net(kind, a.blocks, 2, a.downsample, num_classes=2, in_shape=in_shape)
+        traced = graph_of(net, torch.zeros(1, *in_shape))
+        factor = residual_lr_factor(config, in_shape, num_classes=2)
+        depths = " ".join(f"{d}:{n}" for d, n in traced.depth_counts.items())
+        row = {"arch": arch, "n_paths": traced.n_paths, "depths": depths, "lr_factor": factor}
+        rows.append({**row, "lr": base_lr * factor, "reason": ""})
+    return pd.DataFrame(rows, columns=_COLUMNS)
 
 
 def combine_base_lr(tables: Sequence[pd.DataFrame] | pd.DataFrame) -> float:

@@ -43,6 +43,10 @@ def nb201_summary(spec: FigureSpec, tables: dict[str, pd.DataFrame], dataset: st
             f"improved {_fmt(100 * r.get('frac_improved', math.nan), '.0f')}% of cells, "
             f"Kendall tau {_fmt(r.get('kendall_tau'))}"
         )
+    ablations = nb201[nb201["recipe"].isin(["principled_init", "principled_lr"])]
+    for ds, g in ablations.groupby("dataset", sort=False):
+        gains = ", ".join(f"{r['recipe']} {_fmt(r.get('mean_gain'), '+.2f')}" for _, r in g.iterrows())
+        out.append(f"- {ds}: ablations, mean gain over standard: {gains} pts (one half of the principled recipe each)")
     for ds, g in top.groupby("dataset"):
         k1 = g[g["top_percent"] == g["top_percent"].min()]["kendall_tau"]
         k100 = g[g["top_percent"] == 100]["kendall_tau"]

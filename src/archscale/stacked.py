@@ -35,6 +35,7 @@ from archscale.models.cnn import DagCNN
 from archscale.models.dag import DagBody
 from archscale.models.mlp import DagMLP
 from archscale.models.nb201 import InferCell, ReLUConvBN, ResNetBasicblock, TinyNetwork
+from archscale.models.resnet import ResidualBlock, ResidualNet
 
 #: Containers whose forward code only composes its children, sums, channel-major flattens and
 #: spatial means.
@@ -49,6 +50,8 @@ _CONTAINERS = (
     InferCell,
     ResNetBasicblock,
     ReLUConvBN,
+    ResidualNet,
+    ResidualBlock,
 )
 #: Parameter-free leaves that act per channel (or elementwise).
 _PER_CHANNEL = (nn.ReLU, nn.GELU, nn.Identity, nn.AvgPool2d, nn.AdaptiveAvgPool2d)

@@ -21,6 +21,8 @@ from .helpers import REPO, copy_repo, deep_merge, faults_config, snakemake_cmd
 
 EXP = "lr_experiments.fig2_mlp_topology"
 NO_PATH_CELL = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+RES_EXP = "lr_experiments.fig10_resmlp"
+RES = "family: resmlp, datasets: [digits], width: 8"
 
 #: (id, YAML overlay, key path named, caught by: schema | check | today). ``today``: rules/common.smk
 #: would stop these too, were check_config (which the Snakefile runs first) to miss them.
@@ -55,6 +57,16 @@ CASES = [
      "data_root: '{tmp}/data'}", f"{EXP}.datasets[1]", "check"),
     ("imagenet16-missing-despite-download", "{nb201: {datasets: [imagenet16-120]}, download: true, "
      "data_root: '{tmp}/data'}", "nb201.datasets[0]", "check"),
+    ("residual-arch-in-dag-family", "lr_experiments: {fig2_mlp_topology: {archs: [b6]}}", f"{EXP}.archs[0]", "check"),
+    ("residual-arch-bad-name", f"lr_experiments: {{fig10_resmlp: {{{RES}, archs: [b4, b6x]}}}}", f"{RES_EXP}.archs[1]",
+     "schema"),
+    ("residual-sample", f"lr_experiments: {{fig10_resmlp: {{{RES}}}}}", f"{RES_EXP}.archs", "check"),
+    ("residual-dag-code", f"lr_experiments: {{fig10_resmlp: {{{RES}, archs: ['2_02_002']}}}}", f"{RES_EXP}.archs[0]",
+     "check"),
+    ("residual-downsample-one-block", f"lr_experiments: {{fig10_resmlp: {{{RES}, archs: [b2d, b1d]}}}}",
+     f"{RES_EXP}.archs[1]", "check"),
+    ("residual-kernel-size", "lr_experiments: {fig10_rescnn: {family: rescnn, datasets: [digits], width: 4, "
+     "archs: [b2], kernel_sizes: [3, 5]}}", "lr_experiments.fig10_rescnn.kernel_sizes", "check"),
 ]  # fmt: skip
 
 def overlay(text: str, tmp: Path) -> dict:

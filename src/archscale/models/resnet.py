@@ -50,6 +50,10 @@ class ResidualBlock(nn.Module):
 class ResidualNet(nn.Module):
     """stem -> blocks -> (global average pool for CNNs) -> linear readout."""
 
+    #: ``init="release"`` uses Kaiming fan_out, as the release's MLP/CNN DAGs do (archscale.init):
+    #: a residual MLP/CNN is then initialised exactly like a DAG network with skip edges.
+    archscale_fan_mode = "fan_out"
+
     def __init__(self, stem: nn.Module, blocks: list[nn.Module], readout: nn.Linear, pool: bool):
         super().__init__()
         self.stem = stem
@@ -112,9 +116,13 @@ def build_residual(
     seed: int | None = None,
     init: str = "arch_aware",
     activation: str = "relu",
+    in_degree: str = "source",
+    readout: str | None = None,
 ) -> ResidualNet:
     """A residual MLP or CNN of ``blocks`` blocks, tagged from its trace and initialised by
-    ``init`` (eq. 4 ``arch_aware`` or ``kaiming``; ``seed`` makes the weights reproducible).
+    ``init`` (eq. 4 ``arch_aware``, the release's scheme ``release`` or ``kaiming``, with
+    ``in_degree`` and ``readout`` as in :func:`archscale.init.init_`; ``seed`` makes the weights
+    reproducible).
 
     Sized for the 8x8 digits: ``in_shape`` (1, 8, 8); ``downsample`` halves 8x8 to 4x4 once.
     """
@@ -126,7 +134,7 @@ def build_residual(
     )
     tag_from_trace_(model, torch.zeros(1, *in_shape))
     generator = None if seed is None else torch.Generator().manual_seed(seed)
-    init_(model, init, generator=generator)
+    init_(model, init, in_degree=in_degree, readout=readout, generator=generator)
     model.archscale_family = "residual"
     model.archscale_arch = ResidualConfig(kind, blocks, width, downsample).name
     return model
