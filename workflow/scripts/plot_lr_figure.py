@@ -14,6 +14,8 @@ from archscale.figures import figure  # noqa: E402
 sm = snakemake  # noqa: F821
 spec = figure(sm.params.fig)
 table = pd.concat([pd.read_csv(f) for f in sm.input.tables], ignore_index=True)
-fig = getattr(plots, spec.plot)(table, title=spec.title, dataset=sm.params.dataset)
+fig = getattr(plots, spec.plot)(
+    table, title=spec.title, dataset=sm.params.dataset, criterion=sm.params.criterion, **sm.params.boot
+)
 atomic_savefig(fig, sm.output.pdf)
 atomic_savefig(fig, sm.output.png, dpi=110)
