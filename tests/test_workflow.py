@@ -18,6 +18,8 @@ import pytest
 import yaml
 from workflow_copy import copy_workflow
 
+from archscale.figures import figure_of_experiment
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
@@ -63,7 +65,7 @@ def expected_outputs() -> list[str]:
     tiny = tiny_config()
     exps = {exp: {**e, **tiny["lr_experiments"].get(exp, {})} for exp, e in cfg["lr_experiments"].items()}
     out = []
-    figs = {(e.get("figure", exp), ds) for exp, e in exps.items() for ds in e["datasets"]}
+    figs = {(figure_of_experiment(exp).name, ds) for exp, e in exps.items() for ds in e["datasets"]}
     for fig, ds in sorted(figs):
         out += [f"figures/{fig}_{ds}.pdf", f"figures/{fig}_{ds}.png"]
     for fig in ("fig4_nb201", "fig8_mup_nb201", "fig9_kendall_seeds", "fig_init_signal", "fig_criteria", "fig_laws"):
