@@ -39,6 +39,7 @@ except ConfigError as err:
 
 
 include: "rules/common.smk"
+include: "rules/data.smk"
 include: "rules/base_lr.smk"
 include: "rules/scaling.smk"
 include: "rules/verify.smk"
@@ -46,9 +47,11 @@ include: "rules/train.smk"
 include: "rules/figures.smk"
 
 
-# Cheap aggregation and plotting run where Snakemake runs, never as cluster jobs.
+# Cheap aggregation and plotting run where Snakemake runs, never as cluster jobs; so do
+# downloads (the login node has the network).
 localrules:
     all,
+    fetch_dataset,
     scaled_lrs,
     aggregate_lr,
     aggregate_nb201,

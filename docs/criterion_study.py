@@ -1,4 +1,4 @@
-"""Which "maximal learning rate" setting shows eq. 8 on digits? (PAPER.md section 5)
+"""Which "maximal learning rate" setting shows eq. 8 on digits? (docs/method.md, section 4)
 
 Measures, for the default fig. 2 experiment (24 N5 MLP DAGs, width 128, 3 seeds), the Pearson r
 of log(predicted) vs log(measured maximal rate) under every combination of the four settings

@@ -3,6 +3,8 @@
 
 
 rule base_lr_search:
+    input:
+        data=data_ready,
     output:
         table="results/base_lr/{dataset}/{family}_{act}_w{width}_k{kernel}.csv",
     params:
@@ -10,7 +12,6 @@ rule base_lr_search:
         seeds=SEEDS,
         run=run_settings(),
         data_root=DATA_ROOT,
-        download=DOWNLOAD,
         code=CODE["base_lr_search"],
     log:
         "logs/base_lr_search/{dataset}/{family}_{act}_w{width}_k{kernel}.log",

@@ -60,10 +60,30 @@ def run_settings():
     return {"device": config["device"]}
 
 
-#: Where datasets live, and whether to fetch them, change no number: not re-run triggers
-#: (archscale.untracked), so moving the data re-runs nothing.
+#: Where datasets live changes no number: not a re-run trigger (archscale.untracked), so moving
+#: the data re-runs nothing. (A Path inside the run dict would count: a dict's repr includes it.)
 DATA_ROOT = Untracked(config["data_root"])
-DOWNLOAD = Untracked(config["download"])
+DOWNLOADABLE = ("cifar10", "cifar100")
+
+
+def data_ready(wc):
+    """No input file, but with download: true a job of a downloadable dataset waits for its
+    fetch_dataset checkpoint (rules/data.smk). Asking the checkpoint, instead of taking its
+    marker as input, keeps every job's inputs the same whatever download says: Snakemake
+    re-runs a job whose set of input files changed."""
+    if config["download"] and wc.dataset in DOWNLOADABLE:
+        checkpoints.fetch_dataset.get(dataset=wc.dataset)
+    return []
+
+
+def fetch_targets():
+    """With download: true, the fetch markers of the downloadable datasets the config uses.
+    They are targets so that a missing marker is always made: a job waiting on a checkpoint
+    that nothing else asks for is not checked for re-runs at all."""
+    if not config["download"]:
+        return []
+    used = set(NB201["datasets"]) | {ds for e in EXPERIMENTS.values() for ds in e["datasets"]}
+    return [f"results/data/{ds}.verified" for ds in sorted(used) if ds in DOWNLOADABLE]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,7 +181,21 @@ def nb201_cells():
 
 
 NB201_CELLS = nb201_cells()
-NB201_SHARDS = n_shards(NB201_CELLS, NB201["shard_size"])
+
+
+def recipe_cells(recipe):
+    """The cells a recipe trains: all of them, except μP on a seeded random sample of
+    ``nb201.mup_cells`` cells when that is a number (fig. 8 compares on that sample)."""
+    n = NB201["mup_cells"]
+    if recipe != "mup" or n == "all" or n >= len(NB201_CELLS):
+        return NB201_CELLS
+    import random
+
+    return sorted(random.Random(NB201["sample_seed"]).sample(NB201_CELLS, n), key=NB201_CELLS.index)
+
+
+def recipe_shards(recipe):
+    return n_shards(recipe_cells(recipe), NB201["shard_size"])
 NB201_BASE = base_key("nb201", "relu", NB201["C"], 3)
 #: Recipes whose rate is eq. 8 from the base cell's measured rate (archscale.recipes.RECIPES).
 BASE_LR_RECIPES = ("principled", "principled_lr")
@@ -185,6 +219,25 @@ if NATS_PATH:
         check_nats_path(NATS_PATH)
     except ValueError as err:
         config_error(f"nats_bench_path: {err}")
+
+
+def trained_recipes(dataset):
+    """The NB201 recipes trained on a dataset: the config's, less ``standard`` where the
+    benchmark's published 200-epoch accuracies (its own training, its seeds) stand in for it:
+    ``nats_bench_path`` set and ``nb201.standard_from_nats`` (the paper compares with those)."""
+    recipes = list(NB201["recipes"])
+    if NATS_PATH and dataset in NATS_DATASETS and NB201["standard_from_nats"] and "standard" in recipes:
+        recipes.remove("standard")
+    return recipes
+
+
+def nb201_runs(wc):
+    """Every training shard of a dataset, over the recipes trained there."""
+    return [
+        f"results/nb201/{wc.dataset}/{recipe}/shard{i}.csv"
+        for recipe in trained_recipes(wc.dataset)
+        for i in range(recipe_shards(recipe))
+    ]
 
 
 def nats_inputs(wc):
@@ -216,6 +269,7 @@ def all_targets():
         + table_targets()
         + [f"figures/{f}.{ext}" for f in SIGNAL_FIGURES + EVIDENCE_FIGURES for ext in ("pdf", "png")]
         + ["figures/README.md"]
+        + fetch_targets()
     )
 
 

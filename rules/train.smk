@@ -11,16 +11,16 @@ rule train_nb201:
             if wc.recipe in BASE_LR_RECIPES
             else []
         ),
+        data=data_ready,
     output:
         table="results/nb201/{dataset}/{recipe}/shard{shard}.csv",
     params:
-        cells=lambda wc: shard(NB201_CELLS, int(wc.shard), NB201["shard_size"]),
+        cells=lambda wc: shard(recipe_cells(wc.recipe), int(wc.shard), NB201["shard_size"]),
         model={"C": NB201["C"], "N": NB201["N"]},
         recipe=lambda wc: nb201_recipe(wc.recipe),
         seeds=SEEDS,
         run=run_settings(),
         data_root=DATA_ROOT,
-        download=DOWNLOAD,
         code=CODE["train_nb201"],
     log:
         "logs/train_nb201/{dataset}/{recipe}/shard{shard}.log",
@@ -64,12 +64,7 @@ rule nats_published:
 
 rule aggregate_nb201:
     input:
-        runs=lambda wc: expand(
-            "results/nb201/{dataset}/{recipe}/shard{shard}.csv",
-            dataset=wc.dataset,
-            recipe=NB201["recipes"],
-            shard=range(NB201_SHARDS),
-        ),
+        runs=nb201_runs,
         nats=nats_inputs,
     output:
         table="results/tables/nb201_{dataset}.csv",

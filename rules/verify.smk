@@ -4,6 +4,8 @@
 
 
 rule true_max_lr:
+    input:
+        data=data_ready,
     output:
         table="results/lr/{exp}/{dataset}/k{kernel}/measured_shard{shard}.csv",
     params:
@@ -18,7 +20,6 @@ rule true_max_lr:
         search=search_settings(),
         run=run_settings(),
         data_root=DATA_ROOT,
-        download=DOWNLOAD,
         code=CODE["true_max_lr"],
     log:
         "logs/true_max_lr/{exp}/{dataset}/k{kernel}/shard{shard}.log",

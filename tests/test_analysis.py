@@ -24,7 +24,7 @@ from archscale.analysis import (
 )
 from archscale.criteria import base_rate, choose_rate, measured_vs_predicted, rates_by_criterion
 from archscale.laws import LAWS, column, law_factors, law_value
-from archscale.plots import fig_criteria, fig_kendall_seeds, fig_laws, fig_lr_scaling, fig_mup_nb201, fig_nb201
+from archscale.plots import draw, fig_criteria, fig_kendall_seeds, fig_laws, fig_lr_scaling, fig_mup_nb201, fig_nb201
 from archscale.predict import lr_table
 from archscale.report import figures_readme
 
@@ -324,6 +324,15 @@ def test_nb201_gain_interval_is_in_table_and_figure() -> None:
     assert f"[{row['gain_ci_low']:+.2f}, {row['gain_ci_high']:+.2f}] pts" in ax.get_title()
 
 
+def test_draw_passes_only_the_settings_a_plot_function_names() -> None:
+    tables = {"cifar10": nb201_runs()}
+    boot = {"n_boot": 500, "seed": 0}
+    # fig_nb201 quotes an interval and takes them; fig_mup_nb201 does not and is called without
+    ax = draw("fig_nb201", tables, title="t", optional=boot).axes[0]
+    assert ax.get_title() == fig_nb201(tables, title="t", n_boot=500, seed=0).axes[0].get_title()
+    assert len(draw("fig_mup_nb201", tables, title="t", optional=boot).axes) == 2
+
+
 def test_figures_readme_quotes_ours_beside_the_papers() -> None:
     lr = lr_correlation_table([lr_rows()])
     laws = lr_laws_table([lr_rows()])
@@ -343,3 +352,16 @@ def test_figures_readme_quotes_ours_beside_the_papers() -> None:
     assert "best law: eq8" in text
     assert "- loss_ratio: median r = " in text  # fig_criteria
     assert "- criterion min_loss: best law eq8 in 2, shortest in 0, longest in 0, paths in 0 of 2 panels" in text
+
+
+def test_nb201_reference_is_the_benchmark_where_standard_was_not_retrained() -> None:
+    runs = nb201_runs(nats=True)
+    without_standard = runs[runs["recipe"] != "standard"]
+    t = nb201_table({"cifar10": without_standard})
+    principled = t[t["recipe"] == "principled"].iloc[0]
+    assert principled["reference"] == "nats"
+    assert principled["mean_gain"] == pytest.approx(principled["mean_gain_vs_nats"])
+    top = nb201_top_table({"cifar10": without_standard})
+    assert set(top["comparison"]) == {"principled vs nats"}
+    # with standard trained, it stays the reference
+    assert set(nb201_table({"cifar10": runs})["reference"]) == {"standard"}

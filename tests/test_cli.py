@@ -74,6 +74,9 @@ def test_init_check_prints_every_node_for_three_inits(capsys) -> None:
         (["lr", "--family", "nb201", "--arch", "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", "--base-lr", "1"],
          "no input->output path"),
         (["init-check", "--family", "mlp", "--arch", "2_02_002", "--in-degree", "source", "--width", "0"], "positive"),
+        (["data", "fetch", "imagenet16-120", "--root", "/nonexistent-archscale-data"],
+         "cannot be downloaded automatically"),
+        (["data", "fetch", "mnist"], "unknown dataset 'mnist'"),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_line_exit_2(argv: list[str], fragment: str, capsys) -> None:

@@ -14,13 +14,15 @@ from archscale.code_hash import LIB, code_hash, library_modules
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "workflow" / "scripts"
+#: A rule's (or checkpoint's) name and body, up to the next one.
+RULE_BODY = r"^(?:rule|checkpoint) (\w+):\n(.*?)(?=^(?:rule|checkpoint) |\Z)"
 
 
 def rules_with_scripts() -> list[tuple[str, str, str | None]]:
     """(rule, script stem, the key of its ``code=CODE[...]`` param or None)."""
     found = []
     for smk in sorted((ROOT / "rules").glob("*.smk")):
-        for name, body in re.findall(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", smk.read_text(), flags=re.M | re.S):
+        for name, body in re.findall(RULE_BODY, smk.read_text(), flags=re.M | re.S):
             script = re.search(r'script:\s*"\.\./workflow/scripts/(\w+)\.py"', body)
             if script:
                 code = re.search(r'code=CODE\["(\w+)"\]', body)

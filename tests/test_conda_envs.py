@@ -8,7 +8,8 @@ channel is reachable here, so that half cannot run), then writes the ``pip:`` li
 ``-e ..``) resolves against ``.snakemake/conda/``. This module does that pip half exactly, into a
 fresh virtual environment, then re-runs one real job of every rule of the tiny config with the
 env's Python: the script Snakemake generated for the job (preamble included, kept with
-``--skip-script-cleanup``), as Snakemake runs it in a conda env, with no PYTHONPATH. In the light
+``--skip-script-cleanup`` by the shared ``tiny_run`` fixture), as Snakemake runs it in a conda
+env, with no PYTHONPATH. In the light
 env torch is blocked (the host's site-packages, which Snakemake's preamble appends to sys.path,
 has it), so a table or plot job that imported torch would fail here.
 """
@@ -28,10 +29,8 @@ from pathlib import Path
 import pytest
 import yaml
 from test_envs import rule_blocks
-from workflow_copy import copy_workflow
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 BASE_PYTHON = getattr(sys, "_base_executable", sys.executable)
 
 pytestmark = pytest.mark.slow
@@ -111,15 +110,6 @@ def envs(tmp_path_factory) -> dict[str, Path]:
     return pythons
 
 
-@pytest.fixture(scope="module")
-def tiny_run_with_scripts(tmp_path_factory) -> Path:
-    work = copy_workflow(tmp_path_factory.mktemp("wf"))
-    cmd = [SNAKEMAKE, "--cores", "2", "--configfile", "config/tiny.yaml", "--workflow-profile", "none"]
-    proc = subprocess.run([*cmd, "--skip-script-cleanup"], cwd=work, capture_output=True, text=True, timeout=1200)
-    assert proc.returncode == 0, proc.stderr[-5000:]
-    return work
-
-
 def test_envs_hold_no_path_into_the_checkout() -> None:
     for env_file in (REPO / "envs").glob("*.yaml"):
         spec = yaml.safe_load(env_file.read_text())
@@ -146,8 +136,8 @@ def test_library_and_analysis_modules_import_without_torch() -> None:
     assert proc.returncode == 0, proc.stderr
 
 
-def test_one_job_of_every_rule_runs_in_its_deployed_env(envs, tiny_run_with_scripts) -> None:
-    work = tiny_run_with_scripts
+def test_one_job_of_every_rule_runs_in_its_deployed_env(envs, tiny_run) -> None:
+    work = tiny_run
     wanted = rule_envs()
     jobs = {}
     for script in sorted((work / ".snakemake" / "scripts").glob("tmp*.py")):

@@ -1,4 +1,4 @@
-"""Encodings, paths and in-degrees of archscale.graphs (PAPER.md section 1 and 3).
+"""Encodings, paths and in-degrees of archscale.graphs (docs/method.md, sections 1 and 3).
 
 The whole N5 DAG space (3^10 codes) and the whole NAS-Bench-201 space (5^6 cells) are checked
 exhaustively; everything else is hand-counted.

@@ -1,4 +1,4 @@
-"""Architecture-aware initialisation, eq. 4 (PAPER.md section 2): statistical checks.
+"""Architecture-aware initialisation, eq. 4 (docs/method.md, section 2): statistical checks.
 
 Each parameterised edge s -> t must get W ~ N(0, 2 / (d * fan_in)) with d = max(in-degree, 1) of
 the edge's SOURCE node (``in_degree='source'``, the release's) or TARGET node (``'target'``), and

@@ -1,4 +1,4 @@
-"""Architecture-aware learning rates, eq. 8 / eq. 9 (PAPER.md section 3)."""
+"""Architecture-aware learning rates, eq. 8 / eq. 9 (docs/method.md, section 3)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ NB201_DEAD_NODE = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|skip_connect~
 
 
 # ---------------------------------------------------------------------------------------------
-# PAPER.md worked examples
+# docs/method.md worked examples
 # ---------------------------------------------------------------------------------------------
 
 

@@ -9,51 +9,18 @@ from __future__ import annotations
 import math
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-from workflow_copy import copy_workflow
+from workflow_copy import planned_jobs, snakemake
 
 from archscale.figures import figure_of_experiment
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 pytestmark = pytest.mark.slow
-
-
-def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
-    cmd = [SNAKEMAKE, "--cores", "2", "--configfile", "config/tiny.yaml", "--workflow-profile", "none", *args]
-    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout)
-    if check and proc.returncode != 0:
-        tail = f"{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{tail}")
-    return proc
-
-
-def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
-    """Rule -> job count from the 'Job stats' table of a dry run."""
-    text = proc.stdout + proc.stderr
-    if "Nothing to be done" in text:
-        return {}
-    table = text.split("Job stats:")[1].split("Reasons:")[0] if "Job stats:" in text else ""
-    jobs = {}
-    for line in table.splitlines():
-        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if m and m.group(1) != "total":
-            jobs[m.group(1)] = int(m.group(2))
-    return jobs
-
-
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory) -> Path:
-    work = copy_workflow(tmp_path_factory.mktemp("wf"))
-    snakemake(work)
-    return work
 
 
 def tiny_config() -> dict:
@@ -228,3 +195,55 @@ def test_figures_readme_lists_every_figure_with_numbers(tiny_run: Path) -> None:
             assert f"]({Path(rel).name})" in text, rel
     assert "Pearson r =" in text and "(paper 0.838)" in text
     assert re.search(r"Pearson r = -?\d\.\d\d \[-?\d\.\d\d, -?\d\.\d\d\] \(paper 0\.838\), n = \d+ architectures", text)
+
+
+THROWAWAY_SPEC = '''
+FIGURES = (*FIGURES, FigureSpec(
+    name="fig_throwaway", kind="nb201", title="A throwaway figure", caption="Mean accuracy per recipe.",
+    plot="fig_throwaway", summary="mup_summary", table="table_nb201",
+))
+BY_NAME = {f.name: f for f in FIGURES}
+'''
+THROWAWAY_PLOT = '''
+
+def fig_throwaway(tables, *, title=""):
+    fig, ax = plt.subplots()
+    for dataset, table in tables.items():
+        means = table.groupby("recipe")["test_acc"].mean()
+        ax.bar([f"{dataset} {r}" for r in means.index], means.to_numpy())
+    fig.suptitle(title)
+    return fig
+'''
+
+
+def test_adding_a_figure_is_one_registry_entry_and_one_plot_function(tiny_run: Path, tmp_path: Path) -> None:
+    """The README's "Adding a figure" steps, followed literally on a copy of a complete run."""
+    work = tmp_path / "fig"
+    shutil.copytree(tiny_run, work, symlinks=True)
+    registry = work / "src/archscale/figures.py"
+    text = registry.read_text()
+    anchor = "\n#: The workflow's tables"
+    registry.write_text(text.replace(anchor, THROWAWAY_SPEC + anchor, 1))
+    with open(work / "src/archscale/plots.py", "a") as fh:
+        fh.write(THROWAWAY_PLOT)
+    jobs = planned_jobs(snakemake(work, "-n"))
+    # the new figure, figures/README.md (it lists it) and the figures whose code changed
+    assert jobs.get("plot_nb201", 0) >= 1 and "figures_readme" in jobs, jobs
+    assert not {"base_lr_search", "true_max_lr", "train_nb201", "aggregate_lr", "aggregate_nb201", "tables"} & set(jobs)
+    snakemake(work)
+    assert (work / "figures/fig_throwaway.png").read_bytes()[:4] == b"\x89PNG"
+    readme = (work / "figures/README.md").read_text()
+    assert "## fig_throwaway" in readme and "Mean accuracy per recipe." in readme
+
+
+def test_mup_on_a_sample_of_cells_retrains_only_mup(tiny_run: Path, tmp_path: Path) -> None:
+    """nb201.mup_cells: fig. 8's μP runs on a seeded sample; the other recipes keep every cell."""
+    work = tmp_path / "mup"
+    shutil.copytree(tiny_run, work, symlinks=True)
+    cfg = tiny_config()
+    cfg["nb201"]["mup_cells"] = 2
+    (work / "config/tiny.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    proc = snakemake(work, "-n")
+    jobs = planned_jobs(proc)
+    # 4 cells in shards of 2: the 2-cell sample is one shard, which differs from the old shard 0
+    assert jobs.get("train_nb201") == 1 and "/mup/shard0.csv" in proc.stdout, jobs

@@ -4,7 +4,9 @@ The JSON schema (``src/archscale/schema.yaml``, checked by ``snakemake.utils.val
 unknown keys, wrong types and out-of-range values; :func:`format_schema_error` turns its
 multi-line error into one line. :func:`check_config` adds what a schema cannot express: DAG
 codes and NAS-Bench-201 cells that parse and can learn, a learning-rate grid that is not empty,
-a sample that fits its space, a NATS-Bench folder that is one. Installed packages are not
+a sample that fits its space, a NATS-Bench folder that is one, batch sizes that fit the train
+split, and dataset files that are there (or will be fetched: ``download: true``). Installed
+packages are not
 checked: with ``--use-conda`` the jobs run in other environments than Snakemake's. Every
 message has the form::
 
@@ -17,8 +19,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
+
+from archscale.dataset_info import DATASETS, DOWNLOADABLE, fetch_hint, missing_files, missing_message
 
 __all__ = ["ConfigError", "check_config", "format_schema_error", "key_path"]
 
@@ -292,6 +297,43 @@ def _check_nb201(nb: Mapping[str, Any]) -> None:
         _check_sample("nb201", nb["n_cells"], nb["sample_seed"], 5, "nb201.n_cells")
 
 
+def _datasets_used(config: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:
+    """(key of the dataset, dataset, key of the batch size its jobs train with) for every
+    dataset the config uses: NB201 jobs (and the NB201 base) train with nb201.batch_size, the
+    learning-rate experiments' grid searches with lr_search.batch_size."""
+    for i, ds in enumerate((config.get("nb201") or {}).get("datasets") or []):
+        yield f"nb201.datasets[{i}]", ds, "nb201.batch_size"
+    for name, e in (config.get("lr_experiments") or {}).items():
+        for i, ds in enumerate((e or {}).get("datasets") or []):
+            yield f"lr_experiments.{name}.datasets[{i}]", ds, "lr_search.batch_size"
+
+
+def _batch_size(config: Mapping[str, Any], key: str) -> Any:
+    section, _, name = key.partition(".")
+    return (config.get(section) or {}).get(name, 64 if section == "nb201" else 32)
+
+
+def _check_data(config: Mapping[str, Any]) -> None:
+    """Batch sizes that fit each train split (sizes known without reading a file), then the
+    dataset files: present, or fetched by the workflow (``download: true``, CIFAR only)."""
+    used = [(key, ds, bkey) for key, ds, bkey in _datasets_used(config) if ds in DATASETS]
+    for _, ds, bkey in used:
+        bs, n = _batch_size(config, bkey), DATASETS[ds].size("train")
+        if isinstance(bs, int) and not isinstance(bs, bool) and bs > n:
+            raise ConfigError(
+                bkey,
+                f"{bs} is larger than the train split of {ds} ({n} images), so an epoch has no batch",
+                f"use at most {n}",
+            )
+    root, download = Path(str(config.get("data_root", "data"))), config.get("download", False) is True
+    for key, ds, _ in used:
+        if download and ds in DOWNLOADABLE:
+            continue
+        missing = missing_files(ds, root)
+        if missing:
+            raise ConfigError(key, missing_message(ds, root, missing), fetch_hint(ds, root))
+
+
 def check_config(config: Mapping[str, Any]) -> None:
     """Raise :class:`ConfigError` (one line naming the key path) for a config that passes the
     schema but cannot work. Call it after ``validate`` (which fills in defaults); missing keys
@@ -305,6 +347,7 @@ def check_config(config: Mapping[str, Any]) -> None:
     for name, e in (config.get("lr_experiments") or {}).items():
         _check_experiment(str(name), e or {})
     _check_nb201(config.get("nb201") or {})
+    _check_data(config)
     nats = config.get("nats_bench_path")
     if nats is not None:
         from archscale.nats import check_path

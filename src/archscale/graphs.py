@@ -2,7 +2,7 @@
 
 A network is stem -> DAG of feature nodes -> readout. Node 0 is the stem's output, the last
 node feeds the readout, and every edge s -> t (s < t) carries one operation. A node is the sum
-of its incoming edges. Two text encodings exist (PAPER.md section 1):
+of its incoming edges. Two text encodings exist (docs/method.md, section 1):
 
 * DAG code, e.g. ``2_02_002``: group t (1-based) has t digits; digit s is the op on s -> t,
   with ``0`` zero, ``1`` skip, ``2`` a parameterised layer (Linear->ReLU or Conv->ReLU).

@@ -7,6 +7,7 @@ PNG, atomically). Numbers printed on a figure come from :mod:`archscale.analysis
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import matplotlib
@@ -31,6 +32,16 @@ from archscale.analysis import (  # noqa: E402
     seed_summary,
 )
 from archscale.laws import PAPER_LAW  # noqa: E402
+
+
+def draw(name: str, *args: object, optional: dict | None = None, **kwargs: object) -> Figure:
+    """Call the plot function ``name`` with the figure's data and ``kwargs`` (title, dataset),
+    plus those ``optional`` settings its signature names (the bootstrap of a figure whose title
+    quotes an interval): a plot function declares what it uses, and one added by the README's
+    "Adding a figure" steps need not take settings it does not use."""
+    fn = globals()[name]
+    accepted = inspect.signature(fn).parameters
+    return fn(*args, **kwargs, **{k: v for k, v in (optional or {}).items() if k in accepted})
 
 
 def r_with_ci(st: pd.Series) -> str:
@@ -156,12 +167,9 @@ def fig_nb201(
     return fig
 
 
-def fig_mup_nb201(
-    tables: dict[str, pd.DataFrame], *, title: str = "", n_boot: int = N_BOOT, seed: int = BOOT_SEED
-) -> Figure:
+def fig_mup_nb201(tables: dict[str, pd.DataFrame], *, title: str = "") -> Figure:
     """Fig. 8: per dataset, accuracy of every sampled cell under each recipe (box plot over
-    cells, mean over seeds per cell) and principled vs μP per cell. (Every NB201 figure takes
-    the bootstrap settings; this one quotes no interval.)"""
+    cells, mean over seeds per cell) and principled vs μP per cell."""
     fig, axes = plt.subplots(len(tables), 2, figsize=(10, 3.8 * len(tables)), squeeze=False)
     for row, (dataset, table) in zip(axes, tables.items(), strict=True):
         wide = nb201_wide(table, "standard", "principled")
@@ -185,12 +193,9 @@ def fig_mup_nb201(
     return fig
 
 
-def fig_kendall_seeds(
-    tables: dict[str, pd.DataFrame], *, title: str = "", n_boot: int = N_BOOT, seed: int = BOOT_SEED
-) -> Figure:
+def fig_kendall_seeds(tables: dict[str, pd.DataFrame], *, title: str = "") -> Figure:
     """Fig. 9: Kendall tau within the reference's top-K% cells, principled vs reference,
-    against the reference's own seed-to-seed agreement (every pair of its seeds). (Takes the
-    bootstrap settings like every NB201 figure; quotes no interval.)"""
+    against the reference's own seed-to-seed agreement (every pair of its seeds)."""
     from archscale.analysis import seed_agreement
 
     fig, axes = plt.subplots(1, len(tables), figsize=(5.5 * len(tables), 4.0), squeeze=False)

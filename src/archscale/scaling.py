@@ -8,7 +8,7 @@ whatever the architecture. For a DAG whose input->output paths have L_p paramete
 and c is measured once, on the shallow base network, so a target's rate is
 ``base_lr * sqrt(sum_base L^3 / sum_target L^3) * (q_base / q_target)``.
 
-How L_p is counted is a convention (PAPER.md section 3); :class:`DepthConvention` makes it
+How L_p is counted is a convention (docs/method.md, section 3); :class:`DepthConvention` makes it
 explicit, and the two conventions of the authors' release are the defaults.
 """
 

@@ -48,6 +48,13 @@ CASES = [
     ("nb201-cell-without-path", f"nb201: {{cells: ['{NO_PATH_CELL}']}}", "nb201.cells[0]", "today"),
     ("empty-lr-grid", "lr_search: {min_exp: 2, max_exp: -2}", "lr_search.max_exp", "check"),
     ("nats-path-not-a-benchmark", "nats_bench_path: '{tmp}/NATS-tss-v1_0-3ffb9-simple'", "nats_bench_path", "today"),
+    ("nb201-batch-larger-than-split", "nb201: {batch_size: 100000}", "nb201.batch_size", "check"),
+    ("grid-batch-larger-than-split", "lr_search: {batch_size: 5000}", "lr_search.batch_size", "check"),
+    ("cifar-files-missing", "{nb201: {datasets: [cifar10]}, data_root: '{tmp}/data'}", "nb201.datasets[0]", "check"),
+    ("cifar100-files-missing", "{lr_experiments: {fig2_mlp_topology: {datasets: [digits, cifar100]}}, "
+     "data_root: '{tmp}/data'}", f"{EXP}.datasets[1]", "check"),
+    ("imagenet16-missing-despite-download", "{nb201: {datasets: [imagenet16-120]}, download: true, "
+     "data_root: '{tmp}/data'}", "nb201.datasets[0]", "check"),
 ]  # fmt: skip
 
 def overlay(text: str, tmp: Path) -> dict:
@@ -83,6 +90,35 @@ def test_config_check_message_names_the_key(tmp_path, text, path, stage):
     assert got_stage == ("check" if stage == "today" else stage), msg
     assert msg.startswith(f"config key {path}: "), msg
     assert "\n" not in msg and msg.count("; ") >= 1, msg  # what is wrong; how to fix
+
+
+def test_data_errors_name_the_fix_and_download_true_fetches_cifar(tmp_path):
+    """Missing files: the fix is the fetch command or download: true (CIFAR), the NAS-Bench-201
+    README (ImageNet16, which download: true cannot fetch); with download: true, CIFAR passes
+    (the workflow's fetch_dataset job will get it); present files pass whatever download says."""
+    root = tmp_path / "data"
+    cifar = deep_merge(faults_config(), {"nb201": {"datasets": ["cifar10"]}, "data_root": str(root)})
+    stage, msg = message(cifar)
+    assert msg == (
+        f"config key nb201.datasets[0]: cifar10 files missing under {root}/ (expected "
+        f"{root}/cifar-10-batches-py/data_batch_1 and 6 more); run `archscale data fetch cifar10 --root {root}` "
+        "or set download: true"
+    )
+    assert message({**cifar, "download": True}) == ("ok", "")
+    imagenet = deep_merge(cifar, {"nb201": {"datasets": ["imagenet16-120"]}, "download": True})
+    assert "get the ImageNet16 files from the NAS-Bench-201 README" in message(imagenet)[1]
+    from archscale.dataset_info import DATASETS
+
+    for f in DATASETS["cifar10"].files:  # present (their md5s are checked when a job reads them)
+        (root / "cifar-10-batches-py").mkdir(parents=True, exist_ok=True)
+        (root / "cifar-10-batches-py" / f).touch()
+    assert message(cifar) == ("ok", "")
+    big = deep_merge(cifar, {"nb201": {"batch_size": 50_001}})
+    assert message(big)[1] == (
+        "config key nb201.batch_size: 50001 is larger than the train split of cifar10 (50000 images), "
+        "so an epoch has no batch; use at most 50000"
+    )
+    assert message(deep_merge(cifar, {"nb201": {"batch_size": 50_000}})) == ("ok", "")
 
 
 def test_format_schema_error_without_a_validation_error():

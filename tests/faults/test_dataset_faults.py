@@ -1,32 +1,37 @@
 """Group 5: dataset problems give one-line errors naming the file and the fix, and never leave
-a corrupted cache. tests/test_data.py covers missing files, md5 mismatches of single files,
-malformed pickles and concurrent fetches by threads; this module adds two *processes* fetching
-at once, wrong folder layouts, and a truncated archive through the real torchvision download."""
+a dataset that reads wrong. tests/test_data.py covers missing files, md5 mismatches, malformed
+files and wrong labels; this module adds wrong folder layouts, torchvision's real download (of
+a whole, a truncated and a replaced archive, from a local server: the machine has no network),
+and the workflow's download rule: one fetch job per dataset, planned only with download: true.
+
+The test archive's files cannot match torchvision's published md5s, so the project's classes
+(archscale.cifar.CIFAR10, subclasses of torchvision's) get the test files' tables, url and
+archive md5 as class attributes, for one test only (monkeypatch)."""
 
 from __future__ import annotations
 
 import hashlib
 import http.server
-import json
+import re
 import shutil
-import subprocess
 import tarfile
 import threading
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
-from archscale.data import DATASETS, DatasetError, fetch_dataset, load_dataset
+from archscale import cifar
+from archscale.data import DatasetError, fetch_dataset, load_dataset
 
-from .helpers import PYTHON
+from .helpers import copy_repo, faults_config, snakemake
 
-CHILD = Path(__file__).with_name("fetch_child.py")
 CIFAR_DIR = "cifar-10-batches-py"
+ARCHIVE = cifar.CIFAR10.filename
 
 
 def write_cifar10(root: Path) -> dict[str, str]:
-    """CIFAR-10 batches in the real format (tests/test_data.py's writer); name -> md5."""
+    """CIFAR-10 files in the real format (tests/test_data.py's writer); name -> md5."""
     try:
         from test_data import write_cifar10 as write  # tests/ is on sys.path (rootdir import mode)
     except ImportError:  # tests/ made a package
@@ -34,22 +39,6 @@ def write_cifar10(root: Path) -> dict[str, str]:
 
     write(root)
     return {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in sorted((root / CIFAR_DIR).iterdir())}
-
-
-@pytest.fixture
-def tiny_cifar(tmp_path, monkeypatch) -> tuple[Path, dict[str, str]]:
-    """Reference files and an archive of them; the registry's md5s made theirs."""
-    src = tmp_path / "src"
-    md5 = write_cifar10(src)
-    info = DATASETS["cifar10"]
-    fix = lambda files: tuple((f, md5[f]) for f, _ in files)
-    monkeypatch.setitem(
-        DATASETS, "cifar10", replace(info, train_files=fix(info.train_files), test_files=fix(info.test_files))
-    )
-    archive = tmp_path / "cifar-10-python.tar.gz"
-    with tarfile.open(archive, "w:gz") as tf:
-        tf.add(src / CIFAR_DIR, arcname=CIFAR_DIR)
-    return archive, md5
 
 
 def assert_one_line(err: BaseException, *needles: str) -> str:
@@ -60,113 +49,161 @@ def assert_one_line(err: BaseException, *needles: str) -> str:
     return msg
 
 
-# --------------------------------------------------------------------------- two processes
+@pytest.fixture
+def archive_server(tmp_path):
+    """A local HTTP server serving tmp_path/www; ``hits`` lists the paths it was asked for."""
+    www, hits = tmp_path / "www", []
+    www.mkdir()
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **k):
+            super().__init__(*a, directory=str(www), **k)
+
+        def do_GET(self):  # noqa: N802 - http.server's name
+            hits.append(self.path)
+            super().do_GET()
+
+        def log_message(self, *a):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield www, f"http://127.0.0.1:{server.server_address[1]}", hits
+    server.shutdown()
 
 
-def test_two_processes_fetching_at_once_download_once(tmp_path, tiny_cifar):
-    archive, md5 = tiny_cifar
-    root, go, calls = tmp_path / "data", tmp_path / "go", tmp_path / "calls"
-    md5s = tmp_path / "md5s.json"
-    md5s.write_text(json.dumps(md5))
-    argv = [PYTHON, str(CHILD), str(root), str(archive), str(md5s), str(calls), str(go)]
-    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    try:
-        for p in procs:
-            assert p.stdout.readline().strip() == "ready", p.stderr.read()
-        go.touch()
-        outs = [p.communicate(timeout=300) for p in procs]
-    finally:
-        for p in procs:
-            p.kill()
-    for p, (_, err) in zip(procs, outs, strict=True):
-        assert p.returncode == 0, err
-    results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
-    assert calls.read_text().count("\n") == 1  # one download; the other process waited for it
-    assert {r["target"] for r in results} == {str(root / CIFAR_DIR)}
-    assert all(r["n_train"] == 30 for r in results)
-    assert max(r["seconds"] for r in results) >= 0.5  # the second one really queued on the lock
-    assert sorted(p.name for p in root.iterdir()) == [".cifar10.lock", CIFAR_DIR]  # no temp folder left
-    assert {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in (root / CIFAR_DIR).iterdir()} == md5
+@pytest.fixture
+def tiny_cifar(tmp_path, monkeypatch, archive_server) -> dict:
+    """Test CIFAR-10 files, their archive served at the project class's url, and the class's
+    tables (files' and archive's md5s) made theirs, for this test only."""
+    src = tmp_path / "src"
+    md5 = write_cifar10(src)
+    archive = tmp_path / ARCHIVE
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(src / CIFAR_DIR, arcname=CIFAR_DIR)
+    www, url, hits = archive_server
+    cls = cifar.CIFAR10
+    monkeypatch.setattr(cls, "train_list", [[f, md5[f]] for f, _ in cls.train_list])
+    monkeypatch.setattr(cls, "test_list", [[f, md5[f]] for f, _ in cls.test_list])
+    monkeypatch.setattr(cls, "meta", {**cls.meta, "md5": md5[cls.meta["filename"]]})
+    monkeypatch.setattr(cls, "url", f"{url}/{ARCHIVE}")
+    monkeypatch.setattr(cls, "tgz_md5", hashlib.md5(archive.read_bytes()).hexdigest())
+    return {"src": src / CIFAR_DIR, "archive": archive, "md5": md5, "www": www, "hits": hits}
+
+
+def md5s(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
 # --------------------------------------------------------------------------- wrong layouts
 
 
-def _layouts(root: Path) -> dict[str, Path]:
-    return {
-        "files-in-data-root": root,  # the batches copied straight into data/
-        "nested-folder": root / "cifar-10-python" / CIFAR_DIR,  # unpacked one level too deep
-    }
-
-
 @pytest.mark.parametrize("layout", ["files-in-data-root", "nested-folder"])
 def test_wrong_layout_names_the_expected_file_and_the_fix(tmp_path, tiny_cifar, layout):
-    src, root = tmp_path / "src" / CIFAR_DIR, tmp_path / "data"
-    shutil.copytree(src, _layouts(root)[layout], dirs_exist_ok=True)
+    root = tmp_path / "data"
+    found = {"files-in-data-root": root, "nested-folder": root / "cifar-10-python" / CIFAR_DIR}[layout]
+    shutil.copytree(tiny_cifar["src"], found, dirs_exist_ok=True)
     with pytest.raises(DatasetError) as e:
         load_dataset("cifar10", root, "train")
-    assert_one_line(e.value, str(root / CIFAR_DIR / "data_batch_1"), "archscale data fetch cifar10")
+    expected = root / CIFAR_DIR / "data_batch_1"
+    assert_one_line(e.value, f"expected {expected} and 6 more", f"archscale data fetch cifar10 --root {root}")
     assert not (root / CIFAR_DIR).exists()  # nothing half-made in the expected place
-
-
-@pytest.mark.parametrize("layout", ["files-in-data-root", "nested-folder"])
-def test_wrong_layout_error_says_where_the_files_are(tmp_path, tiny_cifar, layout):
-    src, root = tmp_path / "src" / CIFAR_DIR, tmp_path / "data"
-    found = _layouts(root)[layout]
-    shutil.copytree(src, found, dirs_exist_ok=True)
-    with pytest.raises(DatasetError) as e:
-        load_dataset("cifar10", root, "train")
-    assert_one_line(e.value, str(found / "data_batch_1"), "move", str(root / CIFAR_DIR))
+    assert tiny_cifar["hits"] == []  # reading never downloads
 
 
 def test_imagenet16_wrong_folder_name_says_where_to_put_it(tmp_path):
     (tmp_path / "ImageNet16-120").mkdir()  # a common mistake: the benchmark's name, not the files'
     with pytest.raises(DatasetError) as e:
-        load_dataset("imagenet16-120", tmp_path, "test", verify_md5=False)
-    assert_one_line(e.value, str(tmp_path / "ImageNet16" / "val_data"), "NAS-Bench-201", str(tmp_path / "ImageNet16"))
+        load_dataset("imagenet16-120", tmp_path, "test")
+    folder = tmp_path / "ImageNet16"
+    assert_one_line(e.value, str(folder / "train_data_batch_1"), "NAS-Bench-201", f"unpack them into {folder}/")
 
 
-# --------------------------------------------------------------------------- truncated archive
+# --------------------------------------------------------------------------- torchvision's download
 
 
-@pytest.fixture
-def archive_server(tmp_path):
-    """A local HTTP server (the machine has no network) serving tmp_path/www."""
-    www = tmp_path / "www"
-    www.mkdir()
-    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(www), **k)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.RequestHandlerClass.log_message = lambda *a: None
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield www, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-
-
-def _truncated_download(tmp_path, tiny_cifar, archive_server, monkeypatch) -> tuple[Path, BaseException]:
-    """fetch_dataset through torchvision's real download of a truncated archive."""
-    from torchvision.datasets import CIFAR10
-
-    archive, _ = tiny_cifar
-    www, url = archive_server
-    data = archive.read_bytes()
-    (www / CIFAR10.filename).write_bytes(data[: len(data) // 2])  # the connection dropped half-way
-    monkeypatch.setattr(CIFAR10, "url", f"{url}/{CIFAR10.filename}")
-    monkeypatch.setattr(CIFAR10, "tgz_md5", hashlib.md5(data).hexdigest())  # the whole archive's md5
+def test_fetch_downloads_verifies_and_reads(tmp_path, tiny_cifar):
+    (tiny_cifar["www"] / ARCHIVE).write_bytes(tiny_cifar["archive"].read_bytes())
     root = tmp_path / "data"
-    with pytest.raises(Exception) as e:
-        fetch_dataset("cifar10", root)
-    return root, e.value
+    with pytest.raises(DatasetError, match="files missing"):
+        load_dataset("cifar10", root, "train")  # never downloads by itself
+    assert tiny_cifar["hits"] == []
+    assert fetch_dataset("cifar10", root) == root / CIFAR_DIR
+    hits = list(tiny_cifar["hits"])
+    assert set(hits) == {f"/{ARCHIVE}"}  # (torchvision asks twice: once to follow redirects)
+    assert md5s(root / CIFAR_DIR) == tiny_cifar["md5"]
+    assert len(load_dataset("cifar10", root, "train")) == 30
+    fetch_dataset("cifar10", root)
+    assert tiny_cifar["hits"] == hits  # valid files: torchvision downloads nothing
 
 
-def test_truncated_archive_leaves_no_cache(tmp_path, tiny_cifar, archive_server, monkeypatch):
-    root, _ = _truncated_download(tmp_path, tiny_cifar, archive_server, monkeypatch)
-    assert sorted(p.name for p in root.iterdir()) == [".cifar10.lock"]  # no partial dataset, no temp folder
-    with pytest.raises(DatasetError, match="missing file"):
+def test_fetch_replaces_a_corrupt_copy(tmp_path, tiny_cifar):
+    (tiny_cifar["www"] / ARCHIVE).write_bytes(tiny_cifar["archive"].read_bytes())
+    root = tmp_path / "data"
+    shutil.copytree(tiny_cifar["src"], root / CIFAR_DIR)
+    (root / CIFAR_DIR / "data_batch_2").write_bytes(b"bad")
+    with pytest.raises(DatasetError, match="data_batch_2 failed its md5 check"):
         load_dataset("cifar10", root, "train")
+    fetch_dataset("cifar10", root)
+    assert set(tiny_cifar["hits"]) == {f"/{ARCHIVE}"}
+    assert md5s(root / CIFAR_DIR) == tiny_cifar["md5"]
+    assert len(load_dataset("cifar10", root, "train")) == 30
 
 
-def test_truncated_archive_error_is_one_line_with_the_fix(tmp_path, tiny_cifar, archive_server, monkeypatch):
-    _, err = _truncated_download(tmp_path, tiny_cifar, archive_server, monkeypatch)
-    assert isinstance(err, DatasetError)
-    assert_one_line(err, "cifar-10-python.tar.gz", "archscale data fetch cifar10")
+def test_truncated_archive_one_line_error_and_no_dataset(tmp_path, tiny_cifar):
+    data = tiny_cifar["archive"].read_bytes()
+    (tiny_cifar["www"] / ARCHIVE).write_bytes(data[: len(data) // 2])  # the connection dropped half-way
+    root = tmp_path / "data"
+    with pytest.raises(DatasetError) as e:
+        fetch_dataset("cifar10", root)
+    assert_one_line(e.value, f"fetching {cifar.CIFAR10.url} into {root} failed", "archscale data fetch cifar10")
+    assert not (root / CIFAR_DIR).exists()  # torchvision checks the archive's md5 before unpacking
+    with pytest.raises(DatasetError, match="files missing"):
+        load_dataset("cifar10", root, "train")
+    # the partial archive torchvision leaves behind does not poison the next try
+    (tiny_cifar["www"] / ARCHIVE).write_bytes(data)
+    fetch_dataset("cifar10", root)
+    assert md5s(root / CIFAR_DIR) == tiny_cifar["md5"]
+
+
+# --------------------------------------------------------------------------- the download rule
+
+
+def _plan(work: Path, **config) -> dict[str, list[str]]:
+    """`snakemake -n` with ``config`` on top: rule -> the planned jobs' "wildcards: ..., reason: ..."."""
+    (work / "config" / "over.yaml").write_text(yaml.safe_dump(config))
+    proc = snakemake(work, "-n", "--configfile", "config/config.yaml", "config/over.yaml")
+    jobs: dict[str, list[str]] = {}
+    for block in re.split(r"\n(?=\s*(?:local)?(?:rule|checkpoint) \w+:)", proc.stdout):
+        m = re.match(r"\s*(?:local)?(?:rule|checkpoint) (\w+):", block)
+        if m:
+            fields = re.findall(r"^\s*((?:wildcards|reason): .*)$", block, flags=re.M)
+            jobs.setdefault(m.group(1), []).append(", ".join(fields))
+    return jobs
+
+
+@pytest.mark.slow
+def test_download_rule_one_job_per_dataset_only_with_download_true(tmp_path):
+    exp = faults_config()["lr_experiments"]["fig2_mlp_topology"]
+    config = {
+        "nb201": {"datasets": ["cifar10"]},
+        "lr_experiments": {"fig2_mlp_topology": {**exp, "datasets": ["cifar10", "cifar100"]}},
+        "data_root": str(tmp_path / "data"),
+    }
+    work = copy_repo(tmp_path / "work")
+    jobs = _plan(work, **config, download=True)
+    fetches = jobs["fetch_dataset"]
+    assert sorted(re.search(r"wildcards: dataset=(\S+)", b).group(1) for b in fetches) == ["cifar10", "cifar100"]
+    for rule in ("train_nb201", "true_max_lr", "base_lr_search"):  # the jobs that read data wait for it
+        for ds in ("cifar10", "cifar100") if rule != "train_nb201" else ("cifar10",):
+            waiting = [j for j in jobs[rule] if f"dataset={ds}," in j]
+            assert waiting and all(f"results/data/{ds}.verified" in j for j in waiting), (rule, ds, waiting)
+
+    for name, files in (("cifar-10-batches-py", cifar.CIFAR10), ("cifar-100-python", cifar.CIFAR100)):
+        for f in [f for f, _ in files.train_list + files.test_list] + [files.meta["filename"]]:
+            (tmp_path / "data" / name).mkdir(parents=True, exist_ok=True)
+            (tmp_path / "data" / name / f).touch()  # present (md5s are checked when a job reads)
+    jobs = _plan(work, **config, download=False)
+    assert "fetch_dataset" not in jobs and jobs["train_nb201"]
+    assert not any("results/data/" in b for blocks in jobs.values() for b in blocks)

@@ -2,8 +2,8 @@
 
 * A checkpoint is loaded with ``weights_only=True``: one that carries a pickled object with a
   payload is refused (reported, training starts over) and the payload never runs.
-* A dataset pickle is unpickled only after its md5 matches (or, unverified, with a numpy-only
-  allow-list: tests/test_data.py::test_unverified_pickle_refuses_arbitrary_globals).
+* A dataset pickle is unpickled only after its md5 matches the published one (torchvision's
+  check for CIFAR, the same for ImageNet16): a file with a payload is refused, never run.
 * A checkpoint of another version, config or initial model is ignored (the config digest and
   model fingerprint cases are in tests/test_train.py); in the workflow, a changed config
   re-runs the job and its old checkpoints are ignored, not resumed.
@@ -80,18 +80,20 @@ def test_checkpoint_of_another_version_is_ignored(digits, tmp_path, monkeypatch,
     assert "ignoring checkpoint" in err and "0.0.1-older" in err
 
 
-def test_dataset_pickle_is_not_unpickled_before_its_md5_matches(tmp_path):
+@pytest.mark.parametrize("name", ["cifar10", "cifar100", "imagenet16-120"])
+def test_dataset_pickle_is_not_unpickled_before_its_md5_matches(tmp_path, name):
+    from archscale.dataset_info import DATASETS
+
     marker = tmp_path / "payload-ran"
-    folder = tmp_path / "cifar-10-batches-py"
+    info = DATASETS[name]
+    folder = tmp_path / str(info.subdir)
     folder.mkdir()
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        (folder / name).write_bytes(pickle.dumps({b"data": Payload(marker), b"labels": [0]}, protocol=2))
-    with pytest.raises(DatasetError) as e:
-        load_dataset("cifar10", tmp_path, "test")  # md5 verification on (the default)
-    assert "md5 mismatch" in str(e.value) and str(folder / "test_batch") in str(e.value)
-    assert not marker.exists()
-    with pytest.raises(DatasetError, match="not allowed"):
-        load_dataset("cifar10", tmp_path, "test", verify_md5=False)  # allow-list unpickler
+    for f in info.files:  # every file the dataset needs, each carrying the payload
+        (folder / f).write_bytes(pickle.dumps({"data": Payload(marker), "labels": [0]}, protocol=2))
+    for split in ("test", "train"):
+        with pytest.raises(DatasetError) as e:
+            load_dataset(name, tmp_path, split)
+        assert "failed its md5 check" in str(e.value) and str(folder) in str(e.value)
     assert not marker.exists()
 
 

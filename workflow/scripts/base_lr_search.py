@@ -15,8 +15,7 @@ from archscale.experiments import measure_max_lr  # noqa: E402
 sm = snakemake  # noqa: F821
 torch.set_num_threads(sm.threads)  # the rule's threads: parallel jobs must not oversubscribe
 run, base = sm.params.run, sm.params.base
-device = resolve_device(run["device"])
-data = load_dataset(sm.wildcards.dataset, sm.params.data_root.value, "train", device, download=sm.params.download.value)
+data = load_dataset(sm.wildcards.dataset, sm.params.data_root.value, "train", resolve_device(run["device"]))
 model = dict(base["model"])
 arch = model.pop("arch")
 table = pd.concat(

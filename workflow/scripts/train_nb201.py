@@ -19,7 +19,7 @@ sm = snakemake  # noqa: F821
 torch.set_num_threads(sm.threads)  # the rule's threads: parallel jobs must not oversubscribe
 p = sm.params
 device = resolve_device(p.run["device"])
-train_data = load_dataset(sm.wildcards.dataset, p.data_root.value, "train", device, download=p.download.value)
+train_data = load_dataset(sm.wildcards.dataset, p.data_root.value, "train", device)
 test_data = load_dataset(sm.wildcards.dataset, p.data_root.value, "test", device)
 base_lr = combine_base_lr(pd.read_csv(sm.input.base[0])) if sm.input.base else None
 ckpt_dir = Path(sm.output.table).with_suffix(".ckpt")

@@ -15,9 +15,7 @@ from archscale.experiments import measure_max_lr  # noqa: E402
 sm = snakemake  # noqa: F821
 torch.set_num_threads(sm.threads)  # the rule's threads: parallel jobs must not oversubscribe
 p = sm.params
-data = load_dataset(
-    sm.wildcards.dataset, p.data_root.value, "train", resolve_device(p.run["device"]), download=p.download.value
-)
+data = load_dataset(sm.wildcards.dataset, p.data_root.value, "train", resolve_device(p.run["device"]))
 tables = []
 for arch in p.archs:
     for seed in p.seeds:
