@@ -220,6 +220,9 @@ def test_law_factors_match_eq8_and_apply_the_kernel_factor_to_every_law() -> Non
     assert f.iloc[1]["factor_shortest"] == pytest.approx((min(depths) / 3) ** -1.5)
     assert f.iloc[1]["factor_longest"] == pytest.approx((max(depths) / 3) ** -1.5)
     assert f.iloc[1]["factor_paths"] == pytest.approx(one["n_paths"] ** -0.5)
+    # chains of depth 3 and 4 are the codes "1" and "2", which pandas reads as numbers
+    chains = lr_table("mlp", 1.0, archs=["1", "2"]).assign(arch=[1, 2])
+    assert law_factors(chains)["factor_longest"].tolist() == pytest.approx([1.0, (4 / 3) ** -1.5])
     # CNN at q = 5: eq. 9's 3 / 5 multiplies every law
     cnn = law_factors(lr_table("cnn", 1.0, archs=archs, kernel_size=5))
     assert cnn["kernel_factor"].tolist() == [0.6] * 3

@@ -79,7 +79,7 @@ def law_factors(predicted: pd.DataFrame, laws: Sequence[str] = LAWS) -> pd.DataF
     kernel factor (``lr_factor`` over eq. 8's depth factor: whatever eq. 9 applied, 1 for MLPs)
     and each law's factor times it, as ``factor_<law>`` (so ``factor_eq8`` is ``lr_factor``)."""
     out = pd.DataFrame(index=predicted.index)
-    base = [list(default_convention(as_graph(a)).base_depths) for a in predicted["arch"]]
+    base = [list(default_convention(as_graph(str(a))).base_depths) for a in predicted["arch"]]
     depths = [parse_depths(d) for d in predicted["depths"]]
     eq8 = np.array([law_factor(d, 0, "eq8", b) for d, b in zip(depths, base, strict=True)])
     # rounded: a ratio of two floating-point factors, so that equal factors stay equal (the

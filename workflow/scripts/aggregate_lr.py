@@ -14,8 +14,9 @@ from archscale.criteria import measured_vs_predicted  # noqa: E402
 
 sm = snakemake  # noqa: F821
 p = sm.params
-predicted = pd.concat([pd.read_csv(f) for f in sm.input.predicted], ignore_index=True)
-grids = pd.concat([pd.read_csv(f) for f in sm.input.measured], ignore_index=True)
+# DAG codes are strings, whatever they look like: chains of depth 3 and 4 are codes "1" and "2"
+predicted = pd.concat([pd.read_csv(f, dtype={"arch": str}) for f in sm.input.predicted], ignore_index=True)
+grids = pd.concat([pd.read_csv(f, dtype={"arch": str}) for f in sm.input.measured], ignore_index=True)
 base = {int(k): pd.read_csv(f) for k, f in zip(p.kernels, sm.input.base, strict=True)}
 table = measured_vs_predicted(predicted, grids, base, p.criteria, ratio=p.ratio, speed_level=p.speed_level)
 table.insert(0, "experiment", sm.wildcards.exp)
