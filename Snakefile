@@ -58,6 +58,7 @@ localrules:
     plot_lr_figure,
     plot_nb201,
     plot_init_signal,
+    plot_evidence,
     tables,
     figures_readme,
 

@@ -43,6 +43,19 @@ LIB = ROOT / "src" / "archscale"
 CODE = code_hashes(sorted((ROOT / "workflow" / "scripts").glob("[!_]*.py")), LIB)
 
 
+ANALYSIS = config["analysis"]
+
+
+def criteria_settings():
+    """The rate-choice criteria applied at aggregation (reading tier: no grid job sees them)."""
+    return {k: ANALYSIS[k] for k in ("criteria", "ratio", "speed_level")}
+
+
+def boot_settings():
+    """Bootstrap settings of every confidence interval (tables, figure titles, README)."""
+    return {"n_boot": ANALYSIS["n_boot"], "seed": ANALYSIS["boot_seed"]}
+
+
 def run_settings():
     """Settings every training job shares that can change its numbers (the device)."""
     return {"device": config["device"]}
@@ -240,6 +253,8 @@ def nats_inputs(wc):
 #: the NB201 figures this config draws (a figure needing a recipe the config lacks is skipped)
 NB201_FIGURES = [f.name for f in figures_of("nb201") if set(f.needs_recipes) <= set(NB201["recipes"])]
 SIGNAL_FIGURES = [f.name for f in figures_of("signal")]
+#: figures drawn from a workflow table (archscale.figures kind "evidence"); LR tables only
+EVIDENCE_FIGURES = [f.name for f in figures_of("evidence")] if EXPERIMENTS else []
 
 
 def nb201_targets():
@@ -255,7 +270,7 @@ def all_targets():
         lr_figure_targets()
         + nb201_targets()
         + table_targets()
-        + [f"figures/{f}.{ext}" for f in SIGNAL_FIGURES for ext in ("pdf", "png")]
+        + [f"figures/{f}.{ext}" for f in SIGNAL_FIGURES + EVIDENCE_FIGURES for ext in ("pdf", "png")]
         + ["figures/README.md"]
         + fetch_targets()
     )

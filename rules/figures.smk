@@ -12,6 +12,8 @@ rule plot_lr_figure:
     params:
         fig="{fig}",
         dataset="{dataset}",
+        criterion=ANALYSIS["criteria"][0],
+        boot=boot_settings(),
         caption=lambda wc: figure(wc.fig).caption,
         code=CODE["plot_lr_figure"],
     log:
@@ -40,6 +42,7 @@ rule plot_nb201:
         figure="{nbfig}",
         caption=lambda wc: figure(wc.nbfig).caption,
         datasets=NB201["datasets"],
+        boot=boot_settings(),
         code=CODE["plot_nb201"],
     log:
         "logs/plot_nb201/{nbfig}.log",
@@ -53,6 +56,32 @@ rule plot_nb201:
         "../envs/plot.yaml"
     script:
         "../workflow/scripts/plot_nb201.py"
+
+
+rule plot_evidence:
+    input:
+        table=lambda wc: f"figures/{figure(wc.evfig).table}.csv",
+    output:
+        pdf=report("figures/{evfig}.pdf", category="Evidence", caption="../report/figure.rst"),
+        png="figures/{evfig}.png",
+    wildcard_constraints:
+        evfig="|".join(EVIDENCE_FIGURES),
+    params:
+        figure="{evfig}",
+        caption=lambda wc: figure(wc.evfig).caption,
+        code=CODE["plot_evidence"],
+    log:
+        "logs/plot_evidence/{evfig}.log",
+    benchmark:
+        "benchmarks/plot_evidence/{evfig}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/plot.yaml"
+    script:
+        "../workflow/scripts/plot_evidence.py"
 
 
 rule init_signal:
@@ -109,6 +138,9 @@ rule tables:
         lr_csv=report("figures/table_lr_correlation.csv", category="Tables", caption="../report/tables.rst"),
         lr_tex="figures/table_lr_correlation.tex",
         lr_md="figures/table_lr_correlation.md",
+        laws_csv=report("figures/table_lr_laws.csv", category="Tables", caption="../report/tables.rst"),
+        laws_tex="figures/table_lr_laws.tex",
+        laws_md="figures/table_lr_laws.md",
         nb201_csv=report("figures/table_nb201.csv", category="Tables", caption="../report/tables.rst"),
         nb201_tex="figures/table_nb201.tex",
         nb201_md="figures/table_nb201.md",
@@ -117,6 +149,7 @@ rule tables:
         top_md="figures/table_nb201_top.md",
     params:
         caption=" ".join(f"``{name}``: {text}" for name, text in TABLES.items()),
+        boot=boot_settings(),
         code=CODE["tables"],
     log:
         "logs/tables/tables.log",
@@ -135,6 +168,7 @@ rule tables:
 rule figures_readme:
     input:
         lr=rules.tables.output.lr_csv,
+        laws=rules.tables.output.laws_csv,
         nb201=rules.tables.output.nb201_csv,
         top=rules.tables.output.top_csv,
         signal=rules.init_signal.output.table,

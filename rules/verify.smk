@@ -53,9 +53,16 @@ rule aggregate_lr:
             kernel=EXPERIMENTS[wc.exp]["kernel_sizes"],
             shard=range(n_shards(exp_archs(wc.exp), config["shard_size"])),
         ),
+        # the base network's grid, one per kernel size (params.kernels): its rate under each
+        # criterion scales into the predictions
+        base=lambda wc: [
+            f"results/base_lr/{wc.dataset}/{exp_base(wc.exp, k)}.csv" for k in EXPERIMENTS[wc.exp]["kernel_sizes"]
+        ],
     output:
         table="results/tables/lr_{exp}_{dataset}.csv",
     params:
+        kernels=lambda wc: EXPERIMENTS[wc.exp]["kernel_sizes"],
+        **criteria_settings(),
         code=CODE["aggregate_lr"],
     log:
         "logs/aggregate_lr/{exp}_{dataset}.log",

@@ -54,7 +54,13 @@ def test_closure_follows_transitive_and_function_level_imports():
     # experiments imports lr_search, which imports stacked and the model classes
     assert {"experiments.py", "lr_search.py", "stacked.py", "models/nb201.py"} <= grid
     # the measuring tier never reaches the reading tier, nor the NB201 recipes
-    assert not {"plots.py", "analysis.py", "figures.py", "report.py", "recipes.py", "mup_recipe.py"} & grid
+    reading = {"plots.py", "analysis.py", "figures.py", "report.py", "criteria.py", "laws.py"}
+    assert not reading & grid and not {"recipes.py", "mup_recipe.py"} & grid
+    assert not reading & names("true_max_lr") and not reading & names("train_nb201")
+    # the criteria and laws are applied at aggregation, without torch
+    agg = names("aggregate_lr")
+    assert {"criteria.py", "laws.py", "scaling.py"} <= agg
+    assert not {"lr_search.py", "train.py", "experiments.py", "analysis.py", "plots.py"} & agg
     # mup_recipe is imported inside train_cell only: function-level imports count
     assert {"recipes.py", "mup_recipe.py"} <= names("train_nb201")
     assert not {"experiments.py", "lr_search.py", "stacked.py", "analysis.py"} & names("train_nb201")

@@ -127,7 +127,8 @@ def test_library_and_analysis_modules_import_without_torch() -> None:
     """``import archscale`` and the modules the light env's scripts use never import torch."""
     code = BLOCK_TORCH + (
         "import archscale, archscale.analysis, archscale.plots, archscale.report, archscale.atomic, "
-        "archscale.graphs, archscale.scaling, archscale.config_check, archscale.code_hash\n"
+        "archscale.graphs, archscale.scaling, archscale.config_check, archscale.code_hash, archscale.criteria, "
+        "archscale.laws\n"
         "assert 'torch' not in sys.modules"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}

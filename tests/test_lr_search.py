@@ -15,6 +15,7 @@ import torch
 from torch.nn import functional as F
 
 from archscale.cli import main as cli_main
+from archscale.criteria import choose_rate
 from archscale.data import iterate_batches, load_dataset
 from archscale.experiments import measure_max_lr, search_config
 from archscale.graphs import NB201_EXAMPLE
@@ -301,6 +302,25 @@ def test_search_max_lr_refines_between_the_best_points_neighbours(digits, criter
     # a refined row is an ordinary sweep at that rate
     again = summarise(batched_sweep(model, digits, refine_rows["lr"].tolist(), cfg, steps=12))
     np.testing.assert_allclose(again["final_loss"], refine_rows["final_loss"], rtol=1e-6)
+    # the aggregation's criteria (archscale.criteria, reading tier, a definition of their own so
+    # that editing them never re-runs a grid job) pick what the grid job picked, refine rows included
+    assert choose_rate(t, criterion) == best == choose_rate(t.iloc[::-1], criterion)
+    assert (t["num_classes"] == digits.num_classes).all()  # stored for the speed criterion
+
+
+def test_aggregation_criteria_agree_with_the_grid_jobs_on_a_diverging_sweep(digits):
+    model = make("mlp", "2_02_002", digits, 16)
+    cfg = TrainConfig(batch_size=32, schedule="constant")
+    t = summarise(batched_sweep(model, digits, lr_grid(-7, 6, 1.0), cfg, steps=80))
+    assert t["diverged"].any() and (~t["diverged"]).any()  # the premise: both kinds of rows
+    for criterion, ratio in (("min_loss", 0.9), ("loss_ratio", 0.9), ("loss_ratio", 0.7)):
+        assert choose_rate(t, criterion, ratio=ratio) == choose_max_lr(t, criterion, ratio=ratio)
+    # speed: the first rate below 0.5 ln(10) is interpolated against the one before it
+    level = 0.5 * math.log(10)
+    ok = t[~t["diverged"]].sort_values("lr")
+    i = int(np.flatnonzero(ok["final_loss"].to_numpy() <= level)[0])
+    assert i > 0, "premise: the grid starts above the level"
+    assert ok["lr"].iloc[i - 1] < choose_rate(t, "speed") <= ok["lr"].iloc[i]
 
 
 def test_search_max_lr_without_refine_and_all_diverged(digits):

@@ -7,6 +7,7 @@ it (a config value, a library module) and parse which jobs Snakemake would re-ru
 from __future__ import annotations
 
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -40,10 +41,10 @@ def expected_outputs() -> list[str]:
     for f in figures_of("lr"):
         for ds in sorted({ds for e in f.experiments if e in exps for ds in exps[e]["datasets"]}):
             out += [f"figures/{f.name}_{ds}.pdf", f"figures/{f.name}_{ds}.png"]
-    for fig in ("fig4_nb201", "fig8_mup_nb201", "fig9_kendall_seeds", "fig_init_signal"):
+    for fig in ("fig4_nb201", "fig8_mup_nb201", "fig9_kendall_seeds", "fig_init_signal", "fig_criteria", "fig_laws"):
         out += [f"figures/{fig}.pdf", f"figures/{fig}.png"]
     out.append("figures/README.md")
-    for t in ("table_lr_correlation", "table_nb201", "table_nb201_top"):
+    for t in ("table_lr_correlation", "table_lr_laws", "table_nb201", "table_nb201_top"):
         out += [f"figures/{t}.{ext}" for ext in ("csv", "tex", "md")]
     return out
 
@@ -58,12 +59,16 @@ def test_every_output_exists(tiny_run: Path) -> None:
 
 TABLE_COLUMNS = {
     "table_lr_correlation": {
-        "experiment", "figure", "dataset", "kernel_size", "n_archs", "n_seeds", "pearson_r", "spearman_rho",
-        "median_abs_log2_ratio", "paper_r", "base_lr", "n",
+        "experiment", "figure", "dataset", "kernel_size", "criterion", "law", "n_archs", "n_seeds", "pearson_r",
+        "ci_low", "ci_high", "spearman_rho", "median_abs_log2_ratio", "paper_r", "base_lr", "n",
+    },
+    "table_lr_laws": {
+        "experiment", "dataset", "kernel_size", "criterion", "law", "n", "n_seeds", "pearson_r", "ci_low", "ci_high",
+        "best",
     },
     "table_nb201": {
-        "dataset", "recipe", "n_cells", "mean_acc", "median_acc", "mean_gain", "frac_improved", "kendall_tau",
-        "spearman_rho", "top10_overlap",
+        "dataset", "recipe", "n_cells", "mean_acc", "median_acc", "mean_gain", "gain_ci_low", "gain_ci_high",
+        "frac_improved", "kendall_tau", "spearman_rho", "top10_overlap",
     },
     "table_nb201_top": {"dataset", "comparison", "top_percent", "n", "kendall_tau"},
 }  # fmt: skip
@@ -74,9 +79,24 @@ def test_tables_have_columns_and_finite_numbers(tiny_run: Path, table: str) -> N
     df = pd.read_csv(tiny_run / "figures" / f"{table}.csv")
     assert TABLE_COLUMNS[table] <= set(df.columns)
     assert len(df) > 0
-    key = {"table_lr_correlation": ["n", "base_lr"], "table_nb201": ["mean_acc"], "table_nb201_top": ["n"]}[table]
-    for col in key:
+    key = {"table_lr_correlation": ["n"], "table_lr_laws": ["n"], "table_nb201": ["mean_acc"], "table_nb201_top": ["n"]}
+    for col in key[table]:
         assert df[col].map(math.isfinite).all(), (table, col)
+
+
+def test_lr_tables_have_every_criterion_and_law(tiny_run: Path) -> None:
+    from archscale.criteria import CRITERIA
+    from archscale.laws import LAWS
+
+    corr = pd.read_csv(tiny_run / "figures/table_lr_correlation.csv")
+    laws = pd.read_csv(tiny_run / "figures/table_lr_laws.csv")
+    panels = corr.drop_duplicates(["experiment", "dataset", "kernel_size"])
+    assert list(corr["criterion"].unique()) == list(CRITERIA) and len(corr) == len(panels) * len(CRITERIA)
+    assert len(laws) == len(corr) * len(LAWS) and set(laws["law"]) == set(LAWS)
+    paper = corr[corr["criterion"] == "min_loss"]
+    assert paper["base_lr"].map(math.isfinite).all()  # the paper's criterion always finds a base rate
+    ok = corr["pearson_r"].notna()
+    assert ((corr.loc[ok, "ci_low"] <= corr.loc[ok, "ci_high"]) & (corr.loc[ok, "ci_high"] <= 1)).all()
 
 
 def test_lr_table_is_tidy_and_consistent(tiny_run: Path) -> None:
@@ -86,10 +106,24 @@ def test_lr_table_is_tidy_and_consistent(tiny_run: Path) -> None:
     assert set(df["kernel_size"]) == set(exp["kernel_sizes"])
     assert set(df["arch"]) == set(exp["archs"])
     assert set(df["seed"]) == set(tiny["seeds"])
-    # eq. 9: at one architecture, predicted rates scale as 3 / q across kernel sizes
-    for _, g in df.groupby("arch"):
-        per_k = g.groupby("kernel_size")["predicted_lr"].first()
-        assert per_k[5] / per_k[3] == pytest.approx(3 / 5, rel=1e-9)
+    # eq. 9: at one architecture, predicted rates scale as 3 / q across kernel sizes, under every
+    # criterion and law
+    for _, g in df[df["base_lr"].notna()].groupby(["arch", "criterion"]):
+        for col in ("predicted_lr", "predicted_lr_shortest", "predicted_lr_longest", "predicted_lr_paths"):
+            per_k = g.groupby("kernel_size")[col].first()
+            assert per_k[5] / per_k[3] == pytest.approx(3 / 5, rel=1e-9), col
+    # the paper's criterion at aggregation is the grid job's own pick (lr_search.criterion is
+    # min_loss here), and its prediction the scaled_lrs job's
+    paper = df[df["criterion"] == "min_loss"].set_index(["arch", "kernel_size", "seed"]).sort_index()
+    grids = pd.concat(
+        [pd.read_csv(f) for f in tiny_run.glob("results/lr/fig3_cnn_topology/digits/k*/measured_shard*.csv")]
+    )
+    picks = grids.groupby(["arch", "kernel_size", "seed"])["max_lr"].first().sort_index()
+    assert paper["measured_lr"].to_numpy() == pytest.approx(picks.to_numpy())
+    for k in exp["kernel_sizes"]:
+        pred = pd.read_csv(tiny_run / f"results/lr/fig3_cnn_topology/digits/k{k}/predicted.csv").set_index("arch")
+        mine = paper.xs(k, level="kernel_size").groupby("arch")["predicted_lr"].first()
+        assert mine.to_numpy() == pytest.approx(pred.loc[mine.index, "predicted_lr"].to_numpy(), rel=1e-9)
 
 
 def test_residual_experiments_are_traced_and_measured(tiny_run: Path) -> None:
@@ -97,7 +131,8 @@ def test_residual_experiments_are_traced_and_measured(tiny_run: Path) -> None:
     (b2d, by hand: depths 3, 4, 5, 6 against the base b0's 2: factor 54^-1/2)."""
     exps = tiny_experiments()
     for exp in ("fig10_resmlp", "fig10_rescnn"):
-        df = pd.read_csv(tiny_run / f"results/tables/lr_{exp}_digits.csv")
+        df = pd.read_csv(tiny_run / f"results/tables/lr_{exp}_digits.csv", dtype={"arch": str})
+        df = df[df["criterion"] == "min_loss"]  # the paper's criterion (others may find no rate)
         assert set(df["arch"]) == set(exps[exp]["archs"]) and set(df["seed"]) == set(tiny_config()["seeds"])
         assert (df["measured_lr"] > 0).all() and (df["kernel_size"] == 3).all()
         b2d = df[df["arch"] == "b2d"].iloc[0]
@@ -107,7 +142,8 @@ def test_residual_experiments_are_traced_and_measured(tiny_run: Path) -> None:
 
 
 def test_cnn_depth_chains_scale_by_depth_and_kernel(tiny_run: Path) -> None:
-    df = pd.read_csv(tiny_run / "results/tables/lr_fig11_cnn_depth_digits.csv")
+    df = pd.read_csv(tiny_run / "results/tables/lr_fig11_cnn_depth_digits.csv", dtype={"arch": str})
+    df = df[df["criterion"] == "min_loss"]
     exp = tiny_experiments()["fig11_cnn_depth"]
     assert set(df["kernel_size"]) == set(exp["kernel_sizes"]) and df["arch"].nunique() == len(exp["depths"])
     pred = df.groupby(["arch", "kernel_size"])["predicted_lr"].first().unstack()
@@ -141,7 +177,24 @@ def test_editing_plots_reruns_only_figure_jobs(tiny_run: Path, tmp_path: Path) -
     with open(work / "src/archscale/plots.py", "a") as fh:
         fh.write("\n# an edit\n")
     jobs = planned_jobs(snakemake(work, "-n"))
-    assert jobs and set(jobs) <= {"plot_lr_figure", "plot_nb201", "plot_init_signal", "figures_readme", "all"}, jobs
+    figure_jobs = {"plot_lr_figure", "plot_nb201", "plot_init_signal", "plot_evidence", "figures_readme", "all"}
+    assert jobs and set(jobs) <= figure_jobs, jobs
+
+
+def test_changing_the_criteria_reruns_only_aggregation_tables_and_plots(tiny_run: Path, tmp_path: Path) -> None:
+    work = tmp_path / "criteria"
+    shutil.copytree(tiny_run, work, symlinks=True)
+    cfg = tiny_config()
+    cfg["analysis"] = {"criteria": ["loss_ratio", "min_loss"], "speed_level": 0.4}
+    (work / "config/tiny.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    jobs = planned_jobs(snakemake(work, "-n"))
+    reading = {"aggregate_lr", "tables", "plot_lr_figure", "plot_evidence", "plot_nb201", "figures_readme", "all"}
+    assert {"aggregate_lr", "tables", "plot_lr_figure"} <= set(jobs) <= reading, jobs
+    # the bootstrap changes the intervals only: tables and plots, not aggregation
+    cfg["analysis"] = {"n_boot": 500}
+    (work / "config/tiny.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    jobs = planned_jobs(snakemake(work, "-n"))
+    assert "tables" in jobs and not {"aggregate_lr", "true_max_lr", "base_lr_search"} & set(jobs), jobs
 
 
 def test_changing_nb201_epochs_reruns_no_mlp_or_cnn_job(tiny_run: Path, tmp_path: Path) -> None:
@@ -183,6 +236,7 @@ def test_figures_readme_lists_every_figure_with_numbers(tiny_run: Path) -> None:
         if rel.endswith(".png"):
             assert f"]({Path(rel).name})" in text, rel
     assert "Pearson r =" in text and "(paper 0.838)" in text
+    assert re.search(r"Pearson r = -?\d\.\d\d \[-?\d\.\d\d, -?\d\.\d\d\] \(paper 0\.838\), n = \d+ architectures", text)
 
 
 THROWAWAY_SPEC = '''
@@ -217,7 +271,9 @@ def test_adding_a_figure_is_one_registry_entry_and_one_plot_function(tiny_run: P
     jobs = planned_jobs(snakemake(work, "-n"))
     # the new figure, figures/README.md (it lists it) and the figures whose code changed
     assert jobs.get("plot_nb201", 0) >= 1 and "figures_readme" in jobs, jobs
-    assert not {"base_lr_search", "true_max_lr", "train_nb201", "aggregate_lr", "aggregate_nb201", "tables"} & set(jobs)
+    # (tables do re-run: analysis reads the registry's figure names and paper numbers, as the
+    # README's rerun table says for figures.py)
+    assert not {"base_lr_search", "true_max_lr", "train_nb201", "aggregate_lr", "aggregate_nb201"} & set(jobs)
     snakemake(work)
     assert (work / "figures/fig_throwaway.png").read_bytes()[:4] == b"\x89PNG"
     readme = (work / "figures/README.md").read_text()

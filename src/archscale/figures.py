@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Kind = Literal["lr", "nb201", "signal"]
+Kind = Literal["lr", "nb201", "signal", "evidence"]
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,8 @@ class FigureSpec:
     """One figure. ``kind`` decides its inputs: ``lr`` figures draw the measured-vs-predicted
     tables of their ``experiments`` (config ``lr_experiments`` keys; one output per dataset,
     ``figures/<name>_<dataset>.png``), ``nb201`` figures the per-dataset NAS-Bench-201 tables
-    (``figures/<name>.png``), ``signal`` the init-signal table."""
+    (``figures/<name>.png``), ``signal`` the init-signal table, ``evidence`` the workflow table
+    ``table`` names (``figures/<table>.csv``; one output, ``figures/<name>.png``)."""
 
     name: str
     kind: Kind
@@ -42,9 +43,13 @@ class FigureSpec:
 
 _LR_CAPTION = (
     "Each point is one architecture: the geometric mean over seeds of the grid-searched maximal rate "
-    "(bars: min-max over seeds) against the eq. 8/9 prediction from the base network's measured rate; "
-    "Pearson r on log rates and Spearman rho in each panel title."
+    "under the first configured criterion (default min_loss, the paper's: smallest final training loss; "
+    "bars: min-max over seeds) against the eq. 8/9 prediction from the base network's rate under the same "
+    "criterion; each panel title gives Pearson r on log rates with its bootstrap 95% interval over "
+    "architectures, the paper's r, Spearman rho and n (architectures). Other criteria: fig_criteria; "
+    "other laws: fig_laws."
 )
+_CI = "Bars: bootstrap 95% intervals over architectures (seed means resampled; docs/evidence.md)."
 
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(
@@ -140,7 +145,8 @@ FIGURES: tuple[FigureSpec, ...] = (
         caption=(
             "Paper fig. 4: per dataset, (a) test accuracy of each sampled cell under the principled recipe "
             "(eq. 4 init, eq. 8 rate) against the reference (the benchmark's published accuracies when a "
-            "NATS-Bench folder is configured, else the standard recipe), (b) Kendall tau between the two "
+            "NATS-Bench folder is configured, else the standard recipe), with the mean gain and its bootstrap "
+            "95% interval over cells, (b) Kendall tau between the two "
             "rankings within the reference's top-K% cells (K = 100 ... 1), (c) pairwise accuracy gaps."
         ),
         plot="fig_nb201",
@@ -176,6 +182,38 @@ FIGURES: tuple[FigureSpec, ...] = (
         table="table_nb201_top",
     ),
     FigureSpec(
+        name="fig_criteria",
+        kind="evidence",
+        title="Maximal-rate criteria: Pearson r of measured vs eq. 8/9 predicted rates",
+        caption=(
+            "Beyond the paper: per experiment (and kernel size q), Pearson r of log measured vs log eq. 8/9 "
+            "predicted maximal rate under each criterion applied to the same stored grids: min_loss (the "
+            "paper's: smallest final training loss), loss_ratio (largest rate whose final loss is below "
+            "ratio x the initial loss), speed (smallest rate whose final loss reaches speed_level x "
+            "ln(classes), log-interpolated); the base rate follows the same criterion. Crosses: the paper's r. "
+            + _CI
+        ),
+        plot="fig_criteria",
+        summary="criteria_summary",
+        table="table_lr_correlation",
+    ),
+    FigureSpec(
+        name="fig_laws",
+        kind="evidence",
+        title="Which law fits the measured maximal rates? (paper's criterion)",
+        caption=(
+            "Beyond the paper: per experiment (and kernel size q), Pearson r of log measured rate (first "
+            "configured criterion, default min_loss) vs log rate predicted by eq. 8/9's (sum_p L_p^3)^-1/2 "
+            "(eq8, the paper's), the shortest path's L^-3/2, the longest path's L^-3/2, and the number of "
+            "paths n^-1/2 (paths), each relative to the base network and times the same kernel factor "
+            "q_base/q for CNNs; the best law per experiment is named. Plain chains have one path, so there "
+            "all depth laws coincide and the paths law is constant (no r). " + _CI
+        ),
+        plot="fig_laws",
+        summary="laws_summary",
+        table="table_lr_laws",
+    ),
+    FigureSpec(
         name="fig_init_signal",
         kind="signal",
         title="Signal propagation of eq. 4 at initialisation",
@@ -193,10 +231,21 @@ FIGURES: tuple[FigureSpec, ...] = (
 #: The workflow's tables: name -> caption (HTML report, figures/README.md).
 TABLES: dict[str, str] = {
     "table_lr_correlation": (
-        "Per learning-rate experiment and kernel size: n, Pearson r of log measured vs log predicted "
-        "maximal rate, Spearman rho, median |log2 ratio|, and the paper's r."
+        "Per learning-rate experiment, kernel size and maximal-rate criterion (column criterion; the "
+        "base rate follows the same criterion): n (architectures), n_seeds, Pearson r of log measured vs "
+        "log eq. 8/9 predicted maximal rate with its bootstrap 95% interval (ci_low, ci_high), Spearman "
+        "rho, median |log2 ratio|, and the paper's r (its criterion is min_loss)."
     ),
-    "table_nb201": "Per dataset and NAS-Bench-201 recipe: accuracy, gain over the reference, rank agreement.",
+    "table_lr_laws": (
+        "The same under competing laws (column law: eq8 = eq. 8/9's (sum_p L_p^3)^-1/2, shortest / "
+        "longest = that path's L^-3/2, paths = n_paths^-1/2; CNNs times q_base/q under every law), one "
+        "row per experiment x kernel size x criterion x law; best marks the law with the highest r. A "
+        "table of its own so that table_lr_correlation stays the paper's comparison."
+    ),
+    "table_nb201": (
+        "Per dataset and NAS-Bench-201 recipe: accuracy, gain over the reference with its bootstrap 95% "
+        "interval over cells (gain_ci_low, gain_ci_high), rank agreement."
+    ),
     "table_nb201_top": "Kendall tau within the reference's top-K% NAS-Bench-201 cells, per dataset.",
 }
 

@@ -100,8 +100,9 @@ def batched_sweep(
     layers), ``vmap`` (``torch.func.vmap`` over stacked parameters: any
     module), or ``auto`` (grouped when the model is built from layers it knows, else vmap).
 
-    Returns ``losses`` (steps x K array of per-step training losses, NaN after divergence) and
-    ``diverged_step`` (K entries, -1 when the copy did not diverge).
+    Returns ``losses`` (steps x K array of per-step training losses, NaN after divergence),
+    ``diverged_step`` (K entries, -1 when the copy did not diverge) and ``num_classes`` (the
+    chance-level loss is its log: criteria applied later compare losses with it).
     """
     if not lrs or any(not (lr > 0 and math.isfinite(lr)) for lr in lrs):
         raise ValueError(f"learning rates must be positive and finite, got {list(lrs)}")
@@ -156,6 +157,7 @@ def batched_sweep(
         "losses": host,
         "diverged_step": diverged_step,
         "steps_per_epoch": steps_per_epoch,
+        "num_classes": train_data.num_classes,
     }
 
 
@@ -183,7 +185,9 @@ def _sgd_update(
 
 def summarise(sweep: dict[str, Any], *, tail_frac: float = 0.1) -> pd.DataFrame:
     """One row per rate: initial, final (mean of the last ``tail_frac`` of steps) and minimum
-    training loss, the loss at each quarter of the budget, and divergence."""
+    training loss, the loss at each quarter of the budget, divergence, and the dataset's
+    ``num_classes`` (when the sweep records it). Everything any rate-choice criterion needs
+    (:mod:`archscale.criteria`, applied at aggregation) is stored here, once per rate."""
     losses = sweep["losses"]
     total = losses.shape[0]
     tail = max(1, int(round(total * tail_frac)))
@@ -201,6 +205,8 @@ def summarise(sweep: dict[str, Any], *, tail_frac: float = 0.1) -> pd.DataFrame:
             "diverged_step": dstep if dstep >= 0 else None,
             "steps": total,
         }
+        if "num_classes" in sweep:
+            row["num_classes"] = int(sweep["num_classes"])
         for q in (0.25, 0.5, 0.75):
             v = curve[max(0, int(total * q) - 1)]
             row[f"loss_at_{int(q * 100)}pct"] = float(v) if np.isfinite(v) else float("nan")

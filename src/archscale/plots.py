@@ -7,6 +7,7 @@ PNG, atomically). Numbers printed on a figure come from :mod:`archscale.analysis
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import matplotlib
@@ -19,25 +20,58 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from archscale.analysis import (  # noqa: E402
+    BOOT_SEED,
+    N_BOOT,
     TOP_K_PERCENTS,
+    bootstrap_mean_ci,
     kendall_top_k,
     lr_stats,
     nb201_cell_means,
     pairwise_gaps,
+    primary_criterion,
     seed_summary,
 )
+from archscale.laws import PAPER_LAW  # noqa: E402
 
 #: NB201 recipes in the order figures show them; the ablations change one half of principled.
 RECIPE_ORDER = ("standard", "mup", "principled", "principled_init", "principled_lr", "nats")
 ABLATIONS = ("principled_init", "principled_lr")
 
 
-def fig_lr_scaling(table: pd.DataFrame, *, title: str, dataset: str) -> Figure:
-    """Figs. 2, 3, 5, 6, 7: measured vs predicted maximal rate, log-log, one panel per
-    (experiment, kernel size); points are the geometric mean over seeds with min-max bars;
-    identity line; Pearson r (log rates, over seed means) and Spearman rho in each panel, the
-    paper's r in the panel title where it reports one (all from :func:`analysis.lr_stats`)."""
-    stats = lr_stats(table).set_index(["experiment", "kernel_size"])
+def draw(name: str, *args: object, optional: dict | None = None, **kwargs: object) -> Figure:
+    """Call the plot function ``name`` with the figure's data and ``kwargs`` (title, dataset),
+    plus those ``optional`` settings its signature names (the bootstrap of a figure whose title
+    quotes an interval): a plot function declares what it uses, and one added by the README's
+    "Adding a figure" steps need not take settings it does not use."""
+    fn = globals()[name]
+    accepted = inspect.signature(fn).parameters
+    return fn(*args, **kwargs, **{k: v for k, v in (optional or {}).items() if k in accepted})
+
+
+def r_with_ci(st: pd.Series) -> str:
+    """``r=0.80 [0.55, 0.93]``: Pearson r and its bootstrap 95% interval, as every title shows it."""
+    if not np.isfinite(st["pearson_r"]):
+        return "r=n/a"
+    return f"r={st['pearson_r']:.2f} [{st['ci_low']:.2f}, {st['ci_high']:.2f}]"
+
+
+def fig_lr_scaling(
+    table: pd.DataFrame,
+    *,
+    title: str,
+    dataset: str,
+    criterion: str | None = None,
+    n_boot: int = N_BOOT,
+    seed: int = BOOT_SEED,
+) -> Figure:
+    """Figs. 2, 3, 5, 6, 7: measured (under ``criterion``, default the table's first) vs eq.
+    8/9 predicted maximal rate, log-log, one panel per (experiment, kernel size); points are
+    the geometric mean over seeds with min-max bars; identity line; Pearson r (log rates, over
+    seed means) with its bootstrap 95% interval, the paper's r, Spearman rho and n in each panel
+    title (all from :func:`analysis.lr_stats`, as the table's)."""
+    criterion = criterion or str(table["criterion"].iloc[0])
+    table = table[table["criterion"] == criterion]
+    stats = lr_stats(table, laws=(PAPER_LAW,), n_boot=n_boot, seed=seed).set_index(["experiment", "kernel_size"])
     panels = list(stats.index)
     fig, axes = plt.subplots(1, len(panels), figsize=(max(4.2 * len(panels), 7.0), 4.0), squeeze=False)
     for ax, (exp, k) in zip(axes[0], panels, strict=True):
@@ -57,12 +91,12 @@ def fig_lr_scaling(table: pd.DataFrame, *, title: str, dataset: str) -> Figure:
         paper = st["paper_r"]
         label = exp.split("_", 1)[1].replace("_", " ") + (f", q={k}" if "cnn" in exp else "")
         ax.set_title(
-            f"{label}\nr={st['pearson_r']:.3f} (paper {'n/a' if math.isnan(paper) else paper}), "
-            f"rho={st['spearman_rho']:.3f}, n={st['n']}",
+            f"{label}\n{r_with_ci(st)} (paper {'n/a' if math.isnan(paper) else paper}), "
+            f"rho={st['spearman_rho']:.2f}, n={st['n']}",
             fontsize=9,
         )
         ax.grid(True, which="both", alpha=0.3)
-    fig.suptitle(f"{title}: measured vs predicted maximal LR on {dataset}", fontsize=11)
+    fig.suptitle(f"{title}: measured vs predicted maximal LR on {dataset} (criterion {criterion})", fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -89,9 +123,16 @@ def nb201_reference(table: pd.DataFrame) -> str:
 
 
 def fig_nb201(
-    tables: dict[str, pd.DataFrame], *, title: str = "", reference: str | None = None, other: str = "principled"
+    tables: dict[str, pd.DataFrame],
+    *,
+    title: str = "",
+    reference: str | None = None,
+    other: str = "principled",
+    n_boot: int = N_BOOT,
+    seed: int = BOOT_SEED,
 ) -> Figure:
-    """Fig. 4: one row per dataset: (a) principled vs standard accuracy per cell, (b) Kendall
+    """Fig. 4: one row per dataset: (a) principled vs standard accuracy per cell, with the
+    mean gain and its bootstrap 95% interval over cells (as ``table_nb201``'s), (b) Kendall
     tau between the two rankings within the reference's top-K%, (c) pairwise accuracy gaps;
     with the ablation recipes configured, (d) every recipe's mean gain over the reference."""
     ablations = any(set(t["recipe"]) & set(ABLATIONS) for t in tables.values())
@@ -104,7 +145,8 @@ def fig_nb201(
         ax = row[0]
         _scatter_with_identity(ax, ref, oth)
         gain = np.nanmean(oth - ref) if len(ref) else math.nan
-        ax.set_title(f"{dataset}: (a) accuracy, mean gain {gain:+.2f} pts", fontsize=9)
+        lo, hi = bootstrap_mean_ci(oth - ref, n_boot=n_boot, seed=seed)
+        ax.set_title(f"{dataset}: (a) accuracy, mean gain {gain:+.2f} [{lo:+.2f}, {hi:+.2f}] pts", fontsize=9)
         ax.set_xlabel(f"test accuracy, {ref_name} (%)")
         ax.set_ylabel(f"test accuracy, {other} recipe (%)")
         tau = kendall_top_k(ref, oth)
@@ -194,6 +236,63 @@ def fig_kendall_seeds(tables: dict[str, pd.DataFrame], *, title: str = "") -> Fi
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def _row_label(r: pd.Series) -> str:
+    """``mlp topology (digits)``, ``cnn topology q=5 (digits)``: one experiment's row."""
+    q = f" q={r['kernel_size']}" if "cnn" in r["experiment"] else ""
+    return f"{r['experiment'].split('_', 1)[1].replace('_', ' ')}{q} ({r['dataset']})"
+
+
+def _r_dot_plot(table: pd.DataFrame, by: str, *, title: str, subtitle: str, best: pd.Series | None = None) -> Figure:
+    """One row per experiment x dataset x kernel size, one dot per value of ``by`` (criterion or
+    law) at its Pearson r, with its bootstrap 95% interval; the paper's r as a cross."""
+    keys = ["experiment", "dataset", "kernel_size"]
+    rows = table.drop_duplicates(keys)[keys + ["paper_r"]].reset_index(drop=True)
+    levels = list(dict.fromkeys(table[by]))
+    fig, ax = plt.subplots(figsize=(8.0, 1.0 + 0.55 * len(rows) * max(1, len(levels)) ** 0.5))
+    width = 0.7
+    for j, level in enumerate(levels):
+        t = rows.merge(table[table[by] == level], on=keys + ["paper_r"], how="left")
+        y = np.arange(len(rows)) + (j - (len(levels) - 1) / 2) * width / max(len(levels), 1)
+        r = t["pearson_r"].to_numpy(dtype=float)
+        err = np.vstack([r - t["ci_low"], t["ci_high"] - r])
+        ok = np.isfinite(r) & np.isfinite(err).all(axis=0)
+        ax.errorbar(r[ok], y[ok], xerr=np.clip(err[:, ok], 0, None), fmt="o", ms=4, capsize=2, label=level)
+    paper = rows["paper_r"].to_numpy(dtype=float)
+    ax.plot(paper, np.arange(len(rows)), "kx", ms=7, label="paper")
+    labels = []
+    for _, r in rows.iterrows():
+        label = _row_label(r)
+        if best is not None:
+            label += f"\nbest: {best.get(tuple(r[k] for k in keys), 'n/a')}"
+        labels.append(label)
+    ax.set_yticks(np.arange(len(rows)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.axvline(0, color="k", lw=0.5)
+    ax.set_xlim(-1.05, 1.05)
+    ax.set_xlabel("Pearson r, log measured vs log predicted maximal LR (95% bootstrap CI)")
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_title(subtitle, fontsize=9)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def fig_criteria(table: pd.DataFrame, *, title: str = "") -> Figure:
+    """Beyond the paper: from ``table_lr_correlation``, r with its interval under every
+    maximal-rate criterion, per experiment (and kernel size)."""
+    return _r_dot_plot(table, "criterion", title=title, subtitle="eq. 8/9 prediction; one dot per criterion")
+
+
+def fig_laws(table: pd.DataFrame, *, title: str = "") -> Figure:
+    """Beyond the paper: from ``table_lr_laws``, r with its interval under every law at the
+    table's first criterion, per experiment (and kernel size), the best law named per row."""
+    criterion = primary_criterion(table)
+    t = table[table["criterion"] == criterion]
+    best = t[t["best"].astype(bool)].groupby(["experiment", "dataset", "kernel_size"])["law"].agg(", ".join)
+    return _r_dot_plot(t, "law", title=title, subtitle=f"criterion {criterion}; one dot per law", best=best)
 
 
 def fig_init_signal(table: pd.DataFrame, *, title: str = "") -> Figure:

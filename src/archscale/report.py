@@ -11,8 +11,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from archscale.analysis import primary_criterion
 from archscale.figures import FIGURES, TABLES, FigureSpec
 
 
@@ -20,16 +22,85 @@ def _fmt(x: float, spec: str = ".3f") -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
 
+def _ci(value: float | None, low: float | None, high: float | None, spec: str = ".2f") -> str:
+    """``0.80 [0.55, 0.93]``: a number with its bootstrap 95% interval."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{format(value, spec)} [{_fmt(low, spec)}, {_fmt(high, spec)}]"
+
+
+def _r(r: pd.Series) -> str:
+    return _ci(r["pearson_r"], r["ci_low"], r["ci_high"])
+
+
+def _panel(r: pd.Series) -> str:
+    return f"{r['experiment']} q={r['kernel_size']}"
+
+
 def lr_summary(spec: FigureSpec, tables: dict[str, pd.DataFrame], dataset: str | None) -> list[str]:
+    """Per panel: r with its interval under the drawn (first) criterion beside the paper's,
+    then r under the other criteria and the best law (table_lr_laws)."""
     lr = tables["lr"]
+    main = primary_criterion(lr)
     rows = lr[(lr["figure"] == spec.name) & (lr["dataset"] == dataset)]
-    return [
-        f"- {r['experiment']} q={r['kernel_size']}: Pearson r = {_fmt(r['pearson_r'])} "
-        f"(paper {_fmt(r['paper_r'])}), Spearman rho = {_fmt(r['spearman_rho'])}, "
-        f"median |log2(measured/predicted)| = {_fmt(r['median_abs_log2_ratio'], '.2f')}, "
-        f"{r['n_archs']} architectures x {r['n_seeds']} seeds, base LR {_fmt(r['base_lr'], '.3g')}"
-        for _, r in rows.iterrows()
+    laws = tables.get("laws")
+    out = []
+    for _, r in rows[rows["criterion"] == main].iterrows():
+        same = (rows["experiment"] == r["experiment"]) & (rows["kernel_size"] == r["kernel_size"])
+        others = rows[same & (rows["criterion"] != main)]
+        others = "; ".join(f"{o['criterion']} r = {_r(o)}" for _, o in others.iterrows())
+        line = (
+            f"- {_panel(r)} ({main}): Pearson r = {_r(r)} (paper {_fmt(r['paper_r'])}), "
+            f"n = {r['n']} architectures x {r['n_seeds']} seeds, Spearman rho = {_fmt(r['spearman_rho'], '.2f')}, "
+            f"median |log2(measured/predicted)| = {_fmt(r['median_abs_log2_ratio'], '.2f')}, "
+            f"base LR {_fmt(r['base_lr'], '.3g')}"
+        )
+        if others:
+            line += f"; other criteria: {others}"
+        if laws is not None:
+            best = laws[
+                (laws["experiment"] == r["experiment"]) & (laws["dataset"] == dataset)
+                & (laws["kernel_size"] == r["kernel_size"]) & (laws["criterion"] == main) & laws["best"].astype(bool)
+            ]  # fmt: skip
+            line += f"; best law: {', '.join(best['law']) or 'n/a'}"
+        out.append(line)
+    return out
+
+
+def criteria_summary(spec: FigureSpec, tables: dict[str, pd.DataFrame], dataset: str | None) -> list[str]:
+    """Per criterion: median r over the experiment panels, and in how many the interval lies
+    above 0 (the prediction carries information) or contains the paper's r."""
+    lr = tables["lr"]
+    out = []
+    for crit, g in lr.groupby("criterion", sort=False):
+        ok = g[g["pearson_r"].notna()]
+        above = int((ok["ci_low"] > 0).sum())
+        paper = ok[ok["paper_r"].notna()]
+        covers = int(((paper["ci_low"] <= paper["paper_r"]) & (paper["paper_r"] <= paper["ci_high"])).sum())
+        out.append(
+            f"- {crit}: median r = {_fmt(ok['pearson_r'].median(), '.2f')} over {len(ok)} panels; "
+            f"95% interval above 0 in {above} of {len(ok)}, containing the paper's r in {covers} of {len(paper)}"
+        )
+    return out
+
+
+def laws_summary(spec: FigureSpec, tables: dict[str, pd.DataFrame], dataset: str | None) -> list[str]:
+    """How often each law fits best at the drawn criterion, then each panel's r per law."""
+    laws = tables["laws"]
+    main = primary_criterion(laws)
+    t = laws[laws["criterion"] == main]
+    best = t[t["best"].astype(bool)]
+    panels = t.drop_duplicates(["experiment", "dataset", "kernel_size"])
+    out = [
+        f"- criterion {main}: best law "
+        + ", ".join(f"{law} in {int((best['law'] == law).sum())}" for law in dict.fromkeys(t["law"]))
+        + f" of {len(panels)} panels (ties count for each)"
     ]
+    for _, p in panels.iterrows():
+        keys = ("experiment", "dataset", "kernel_size")
+        g = t[np.logical_and.reduce([t[k] == p[k] for k in keys])]
+        out.append(f"- {_panel(p)} ({p['dataset']}): " + "; ".join(f"{r['law']} r = {_r(r)}" for _, r in g.iterrows()))
+    return out
 
 
 def nb201_summary(spec: FigureSpec, tables: dict[str, pd.DataFrame], dataset: str | None) -> list[str]:
@@ -37,9 +108,11 @@ def nb201_summary(spec: FigureSpec, tables: dict[str, pd.DataFrame], dataset: st
     out = []
     for _, r in nb201[nb201["recipe"] == "principled"].iterrows():
         paper = spec.paper.get(r["dataset"], math.nan)
+        gain = _ci(r.get("mean_gain"), r.get("gain_ci_low"), r.get("gain_ci_high"), "+.2f")
         out.append(
             f"- {r['dataset']}: {r['n_cells']} cells, mean accuracy {_fmt(r['mean_acc'], '.2f')}%, "
-            f"mean gain over standard {_fmt(r.get('mean_gain'), '+.2f')} pts (paper {_fmt(paper, '+.2f')}), "
+            f"mean gain over standard {gain} pts "
+            f"(paper {_fmt(paper, '+.2f')}), "
             f"improved {_fmt(100 * r.get('frac_improved', math.nan), '.0f')}% of cells, "
             f"Kendall tau {_fmt(r.get('kendall_tau'))}"
         )
@@ -92,7 +165,7 @@ def spec_of_output(stem: str) -> tuple[FigureSpec, str | None]:
 
 
 def figures_readme(tables: dict[str, pd.DataFrame], figures: list[str]) -> str:
-    """Markdown for figures/README.md. ``tables``: ``lr``, ``nb201``, ``top``, ``signal``;
+    """Markdown for figures/README.md. ``tables``: ``lr``, ``laws``, ``nb201``, ``top``, ``signal``;
     ``figures``: the PNG paths, relative to the repo."""
     out = [
         "# Figures and tables",

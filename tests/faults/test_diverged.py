@@ -44,7 +44,8 @@ def test_the_chosen_rate_is_a_converged_one(undisturbed_run):
 
 def test_tables_and_figures_count_diverged_rates(undisturbed_run):
     lr = pd.concat([pd.read_csv(f) for f in undisturbed_run.glob("results/tables/lr_*.csv")])
-    assert (lr["n_diverged"] > 0).all() and np.isfinite(lr["measured_lr"]).all()
+    paper = lr[lr["criterion"] == "min_loss"]  # other criteria may find no rate in a grid
+    assert (lr["n_diverged"] > 0).all() and np.isfinite(paper["measured_lr"]).all()
     corr = pd.read_csv(undisturbed_run / "figures/table_lr_correlation.csv")
     assert corr["n"].map(math.isfinite).all()
     for f in ("fig2_mlp_topology_digits.pdf", "fig2_mlp_topology_digits.png"):

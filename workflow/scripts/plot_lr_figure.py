@@ -14,6 +14,7 @@ from archscale.figures import figure  # noqa: E402
 sm = snakemake  # noqa: F821
 spec = figure(sm.params.fig)
 table = pd.concat([pd.read_csv(f) for f in sm.input.tables], ignore_index=True)
-fig = getattr(plots, spec.plot)(table, title=spec.title, dataset=sm.params.dataset)
+table = table[table["criterion"] == sm.params.criterion]  # the drawn criterion: analysis.criteria[0]
+fig = plots.draw(spec.plot, table, title=spec.title, dataset=sm.params.dataset, optional=sm.params.boot)
 atomic_savefig(fig, sm.output.pdf)
 atomic_savefig(fig, sm.output.png, dpi=110)

@@ -14,6 +14,6 @@ from archscale.figures import figure  # noqa: E402
 sm = snakemake  # noqa: F821
 spec = figure(sm.params.figure)
 tables = {ds: pd.read_csv(f) for ds, f in zip(sm.params.datasets, sm.input.tables, strict=True)}
-fig = getattr(plots, spec.plot)(tables, title=spec.title)
+fig = plots.draw(spec.plot, tables, title=spec.title, optional=sm.params.boot)
 atomic_savefig(fig, sm.output.pdf)
 atomic_savefig(fig, sm.output.png, dpi=110)
