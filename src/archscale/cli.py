@@ -52,6 +52,19 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
 
 
+def _chunk(text: str) -> int | str:
+    """``--chunk``: a positive integer or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or auto, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="archscale", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"archscale {__version__}")
@@ -100,6 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "grouped", "vmap"],
         help="how the K copies are batched: grouped layers (the project's models) or torch.func.vmap (any model); "
         "auto picks grouped when it can",
+    )
+    p.add_argument(
+        "--chunk",
+        type=_chunk,
+        default=None,
+        help="train at most this many rates at once (an int, or auto: as many as fit in the device's free memory); "
+        "the numbers are those of one pass; default: all in one pass",
     )
     p.add_argument("--out", required=True, help="CSV file to write")
 
@@ -220,7 +240,9 @@ def cmd_lr_search(a: argparse.Namespace) -> None:
     lrs = lr_grid(a.lr_min_exp, a.lr_max_exp, a.lr_step)
     # a constant rate during the budget, as the workflow's grid search (experiments.search_config)
     cfg = dataclasses.replace(_train_config(a, 1.0), schedule="constant")
-    table, best = search_max_lr(model, tr, lrs, cfg, criterion=a.criterion, refine=a.refine, engine=a.engine)
+    table, best = search_max_lr(
+        model, tr, lrs, cfg, criterion=a.criterion, refine=a.refine, engine=a.engine, chunk=a.chunk
+    )
     table.insert(0, "arch", a.arch)
     table["max_lr"] = best
     atomic_write_csv(a.out, table)

@@ -40,6 +40,7 @@ def measure_max_lr(
 ) -> pd.DataFrame:
     """Grid-search the maximal rate of one architecture at one seed (weights and data order
     from ``seed``). ``model``: family, width, kernel_size, activation, cells_per_stage.
+    ``search['chunk']`` (optional): rates per pass, see :func:`archscale.lr_search.batched_sweep`.
     Returns one row per rate with ``max_lr`` (NaN if every rate diverged) and ``chosen``."""
     net = build_model(
         model["family"],
@@ -63,6 +64,7 @@ def measure_max_lr(
         ratio=search["ratio"],
         tail_frac=search["tail_frac"],
         refine=search["refine"],
+        chunk=search.get("chunk"),
     )
     table.insert(0, "arch", arch)
     table.insert(1, "seed", seed)

@@ -18,9 +18,10 @@ data = load_dataset(
     sm.wildcards.dataset, run["data_root"], "train", resolve_device(run["device"]), download=run["download"]
 )
 model = dict(base["model"])
+search = {**base["search"], "chunk": int(sm.resources.lr_chunk) or "auto"}  # rates per pass (0 = as many as fit)
 arch = model.pop("arch")
 table = pd.concat(
-    [measure_max_lr(arch, data, model=model, search=base["search"], seed=seed) for seed in sm.params.seeds],
+    [measure_max_lr(arch, data, model=model, search=search, seed=seed) for seed in sm.params.seeds],
     ignore_index=True,
 )
 print(table.to_string(), file=sys.stderr)
