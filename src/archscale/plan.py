@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 import math
 import re
 import subprocess
@@ -162,6 +163,15 @@ def dry_run(root: Path, configfiles: Sequence[str | Path], *, remaining: bool = 
 
 def exp_archs(e: dict[str, Any]) -> list[str]:
     """An experiment's targets, as rules/common.smk's exp_archs."""
+    return list(_exp_archs(yaml.safe_dump(e, sort_keys=True)))
+
+
+@functools.cache
+def _exp_archs(key: str) -> tuple[str, ...]:
+    return tuple(_exp_archs_of(yaml.safe_load(key)))
+
+
+def _exp_archs_of(e: dict[str, Any]) -> list[str]:
     from archscale.graphs import chain_dag, sample_space
 
     archs = e.get("archs", "sample")
@@ -175,9 +185,17 @@ def exp_archs(e: dict[str, Any]) -> list[str]:
 
 
 def nb201_cells(nb: dict[str, Any]) -> list[str]:
+    """The config's NB201 cells, as rules/common.smk's nb201_cells."""
+    if "cells" in nb:
+        return list(nb["cells"])
+    return list(_sampled_cells(nb["n_cells"], nb["sample_seed"]))
+
+
+@functools.cache
+def _sampled_cells(n: int, seed: int) -> tuple[str, ...]:
     from archscale.graphs import sample_space
 
-    return list(nb["cells"]) if "cells" in nb else sample_space("nb201", nb["n_cells"], seed=nb["sample_seed"])
+    return tuple(sample_space("nb201", n, seed=seed))
 
 
 def _shard(items: list, i: int, size: int) -> list:
@@ -215,7 +233,7 @@ class Calibrator:
     """Timed steps of the real code on the current device, cached per distinct shape (for the
     life of the process)."""
 
-    def __init__(self, device: str = "auto", budget_s: float = 0.25):
+    def __init__(self, device: str = "auto", budget_s: float = 0.1):
         import torch
 
         from archscale.data import resolve_device
@@ -249,11 +267,11 @@ class Calibrator:
         def measure(kk: int, bb: int) -> tuple[float, float]:
             run(kk, bb, 1)  # warm-up: allocator, kernels
             one = self._timed(lambda: run(kk, bb, 1))
-            three = self._timed(lambda: run(kk, bb, 3))
-            step = max((three - one) / 2, 1e-6)
+            two = self._timed(lambda: run(kk, bb, 2))
+            step = max(two - one, 1e-6)
             return max(one - step, 0.0), step
 
-        k0, b0 = min(k, 2), min(batch, 16)
+        k0, b0 = min(k, 2), min(batch, 4)
         setup0, step0 = measure(k0, b0)
         predicted = step0 * (k / k0) * (batch / b0)
         note = None
@@ -266,7 +284,7 @@ class Calibrator:
                 k1 = max(k0, min(k, int(k * self.budget_s / predicted)))
                 rest = self.budget_s / (step0 * (k1 / k0) * (batch / b0))
                 b1 = max(b0, min(batch, int(batch * rest)))
-            setup1, step1 = measure(k1, b1)
+            setup1, step1 = (setup0, step0) if (k1, b1) == (k0, b0) else measure(k1, b1)
             if (k1, b1) != (k, batch):
                 note = f"{label}: timed at {k1} copies x batch {b1}, scaled to {k} x {batch}"
             out = (setup1 * k / k1, step1 * (k / k1) * (batch / b1))
@@ -353,6 +371,7 @@ def _with_batch(cfg, batch: int):
     return replace(cfg, batch_size=batch)
 
 
+@functools.cache
 def script_imports(script: Path) -> list[str]:
     """The import statements of a workflow script (every one, also under ``if __main__``)."""
     tree = ast.parse(script.read_text())
@@ -387,7 +406,6 @@ def startup_seconds(cal: Calibrator, root: Path, rule: str, dataset: str | None)
 def _grid_job(job: Job, cfg: dict, cal: Calibrator) -> None:
     from archscale.graphs import base_arch
     from archscale.lr_search import lr_grid
-    from archscale.memory import copy_bytes
 
     wc = job.wildcards
     search = {k: v for k, v in cfg["lr_search"].items() if k != "chunk"}
@@ -416,8 +434,13 @@ def _grid_job(job: Job, cfg: dict, cal: Calibrator) -> None:
     seeds = len(cfg["seeds"])
     sizes = [(k, steps)] + ([(search["refine"], steps)] if search.get("refine") else [])
     # the architectures with the fewest and the most parameterised edges, interpolated between
-    by_edges = sorted(archs, key=lambda a: n_param_edges(family, a))
-    ends = [by_edges[0], by_edges[-1]]
+    # two architectures timed per model group, the others interpolated in their parameterised
+    # edges: the family's extremes (the base, no edge; every edge of the N5 space), so every
+    # shard of a group shares them; a base network's search times the base alone
+    if set(archs) == {base_arch(family)}:
+        ends = [archs[0], archs[0]]
+    else:
+        ends = [base_arch(family), "_".join("2" * t for t in range(1, 5))]
     seconds = 0.0
     for kk, st in sizes:
         rates = {a: cal.grid({**spec, "arch": a}, info.in_shape, info.num_classes, batch, kk, search) for a in ends}
@@ -430,12 +453,23 @@ def _grid_job(job: Job, cfg: dict, cal: Calibrator) -> None:
         job.steps += seeds * len(archs) * st
     chunk = cfg["lr_search"].get("chunk", "auto")
     copies = k if chunk == "auto" else min(k, int(chunk))
+    job.peak_bytes = copies * _copy_bytes(cal, {**spec, "arch": ends[-1]}, dataset, batch) + _data_bytes(dataset)
+    job.seconds += seconds
+
+
+def _copy_bytes(cal: Calibrator, spec: dict[str, Any], dataset: str, batch: int) -> int:
+    """archscale.memory.copy_bytes of one model (cached: thousands of jobs share few shapes)."""
+    from archscale.data import DATASETS
+    from archscale.memory import copy_bytes
     from archscale.models import build_model
 
-    model = build_model(family, ends[-1], num_classes=info.num_classes, in_shape=info.in_shape,
-                        **{kk: v for kk, v in spec.items() if kk != "family"})  # fmt: skip
-    job.peak_bytes = copies * copy_bytes(model, info.in_shape, batch) + _data_bytes(dataset)
-    job.seconds += seconds
+    key = ("bytes", tuple(sorted(spec.items())), dataset, batch)
+    if key not in cal.cache:
+        info = DATASETS[dataset]
+        rest = {k: v for k, v in spec.items() if k not in ("family", "arch")}
+        model = build_model(spec["family"], spec["arch"], num_classes=info.num_classes, in_shape=info.in_shape, **rest)
+        cal.cache[key] = copy_bytes(model, info.in_shape, batch)
+    return cal.cache[key]
 
 
 def _data_bytes(dataset: str) -> int:
@@ -451,8 +485,6 @@ _PURE_CELLS = {op: f"|{op}~0|+|{op}~0|{op}~1|+|{op}~0|{op}~1|{op}~2|" for op in 
 
 def _train_job(job: Job, cfg: dict, cal: Calibrator) -> None:
     from archscale.data import DATASETS
-    from archscale.memory import copy_bytes
-    from archscale.models import build_model
 
     nb = cfg["nb201"]
     wc = job.wildcards
@@ -479,9 +511,8 @@ def _train_job(job: Job, cfg: dict, cal: Calibrator) -> None:
     trainings = seeds * len(cells)
     job.trainings, job.steps = trainings, trainings * steps
     job.seconds += total / min(concurrent, trainings)
-    model = build_model("nb201", _PURE_CELLS["nor_conv_3x3"], width=nb["C"], cells_per_stage=nb["N"],
-                        num_classes=info.num_classes, in_shape=info.in_shape)  # fmt: skip
-    job.peak_bytes = min(concurrent, trainings) * (copy_bytes(model, info.in_shape, batch) + _data_bytes(dataset))
+    spec = {"family": "nb201", "arch": _PURE_CELLS["nor_conv_3x3"], "width": nb["C"], "cells_per_stage": nb["N"]}
+    job.peak_bytes = min(concurrent, trainings) * (_copy_bytes(cal, spec, dataset, batch) + _data_bytes(dataset))
 
 
 def _init_signal_job(job: Job, cfg: dict, cal: Calibrator) -> None:
@@ -542,11 +573,11 @@ def format_plan(plan: Plan, configfiles: Sequence[str | Path]) -> str:
         "for another device see docs/plan.md",
     ]
     lines += [f"  ({s})" for s in plan.scaled]
-    header = f"{'rule':<18}{'jobs':>6}{'trainings':>12}{'steps':>14}{'device-s':>12}{'peak mem':>11}"
+    header = f"{'rule':<18}{'jobs':>7}{'trainings':>12}{'steps':>18}{'device-s':>18}{'peak mem':>11}"
     lines += [header, "-" * len(header)]
     for rule, r in plan.by_rule().items():
         lines.append(
-            f"{rule:<18}{r['jobs']:>6}{r['trainings']:>12,}{r['steps']:>14,}{r['seconds']:>12,.0f}{_size(r['peak']):>11}"
+            f"{rule:<18}{r['jobs']:>7,}{r['trainings']:>12,}{r['steps']:>18,}{r['seconds']:>18,.0f}{_size(r['peak']):>11}"
         )
     lines.append(f"total {round(plan.total_seconds)} device-seconds ({len(plan.jobs)} jobs)")
     return "\n".join(lines)
