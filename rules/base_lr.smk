@@ -24,6 +24,7 @@ rule base_lr_search:
         mem_mb=4000,
         runtime=60,
         gpu=config["gpus_per_job"],
+        lr_chunk=GRID_CHUNK,
     conda:
         "../envs/torch.yaml"
     script:

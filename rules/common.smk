@@ -119,7 +119,14 @@ def shard(items, i, size):
 
 
 def search_settings():
-    return dict(config["lr_search"])
+    """The grid search's settings, less ``chunk``: how many rates share a pass changes no number
+    (archscale.lr_search.batched_sweep), so it is a resource (GRID_CHUNK), not a rerun trigger."""
+    return {k: v for k, v in config["lr_search"].items() if k != "chunk"}
+
+
+#: lr_search.chunk as an integer resource (0 = auto: as many rates as fit in the device's memory);
+#: a grid script passes it on as search["chunk"] (grid_chunk)
+GRID_CHUNK = 0 if config["lr_search"].get("chunk", "auto") == "auto" else int(config["lr_search"]["chunk"])
 
 
 def base_key(family, act, width, kernel):

@@ -26,7 +26,8 @@ rule train_nb201:
         "logs/train_nb201/{dataset}/{recipe}/shard{shard}.log",
     benchmark:
         "benchmarks/train_nb201/{dataset}/{recipe}/shard{shard}.tsv"
-    threads: 1
+    # one core per concurrent training (archscale.trainpool splits the threads among them)
+    threads: NB201["concurrent"]
     retries: NB201["oom_retries"]
     resources:
         mem_mb=8000,
@@ -35,6 +36,8 @@ rule train_nb201:
         # nb201.batch_size on the first attempt, halved on each retry (e.g. after running out of
         # device memory). A resource, not a param: params are a rerun trigger, resources are not.
         batch_size=lambda wc, attempt: max(1, NB201["batch_size"] // 2 ** (attempt - 1)),
+        # (cell, seed) trainings at once on the job's device; a resource too: it changes no number
+        concurrent=NB201["concurrent"],
     conda:
         "../envs/torch.yaml"
     script:

@@ -32,6 +32,7 @@ rule true_max_lr:
         mem_mb=4000,
         runtime=120,
         gpu=config["gpus_per_job"],
+        lr_chunk=GRID_CHUNK,
     conda:
         "../envs/torch.yaml"
     script:

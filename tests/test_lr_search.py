@@ -333,6 +333,82 @@ def test_search_max_lr_without_refine_and_all_diverged(digits):
     assert t["diverged"].all() and not t["chosen"].any() and set(t["stage"]) == {"grid"}
 
 
+# --------------------------------------------------------------------------- chunks (grids that fit the device)
+
+CHUNK_CASES = [
+    pytest.param("mlp", "2_12_112", 16, 5, {}, id="mlp-K5"),
+    pytest.param("mlp", "1_02_120", 16, 7, {"momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}, id="mlp-K7"),
+    pytest.param("cnn", "2_02_002", 4, 6, {"momentum": 0.9, "augment": True, "label_smoothing": 0.1}, id="cnn-K6"),
+    pytest.param("nb201", NB201_EXAMPLE, 4, 5, {"momentum": 0.9, "weight_decay": 5e-4}, id="nb201-K5"),
+]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize(("family", "arch", "width", "k", "opts"), CHUNK_CASES)
+def test_chunked_sweep_is_bit_identical_to_one_pass(digits, family, arch, width, k, opts, engine):
+    """Every chunk starts from the same weights and replays the same data order and
+    augmentation, and no kernel's rounding depends on the number of copies: the loss table of a
+    grid run 1, 2 or 3 rates at a time is the one-pass table, bit for bit (diverged copies
+    included)."""
+    cfg = TrainConfig(**{"batch_size": 32, "seed": 5, "schedule": "constant", **opts})
+    model = make(family, arch, digits, width)
+    lrs = [0.02 * 2.0 ** (i * 12 / (k - 1)) for i in range(k)]  # 0.02 .. 82
+    one = batched_sweep(model, digits, lrs, cfg, steps=6, engine=engine)
+    assert one["chunk"] == k
+    if family != "cnn":  # the small CNN survives every rate for 6 steps
+        assert (one["diverged_step"] >= 0).any(), "the grid should reach a diverging rate"
+    for chunk in (1, 2, 3):
+        got = batched_sweep(model, digits, lrs, cfg, steps=6, engine=engine, chunk=chunk)
+        assert got["chunk"] == chunk
+        assert np.array_equal(got["losses"], one["losses"], equal_nan=True), f"chunk {chunk}"
+        assert list(got["diverged_step"]) == list(one["diverged_step"])
+        pd.testing.assert_frame_equal(summarise(got), summarise(one), check_exact=True)
+
+
+def test_chunk_sizes_are_balanced():
+    from archscale.lr_search import chunk_sizes
+
+    assert chunk_sizes(7, 3) == [3, 2, 2]
+    assert chunk_sizes(7, 7) == chunk_sizes(7, 100) == [7]
+    assert chunk_sizes(65, 16) == [13] * 5
+    assert chunk_sizes(5, 1) == [1] * 5
+    assert chunk_sizes(6, 4) == [3, 3]  # no lone copy when it can be avoided
+    with pytest.raises(ValueError, match="chunk"):
+        chunk_sizes(5, 0)
+
+
+@pytest.mark.parametrize("chunk", [0, -1, 2.5, True, "all"])
+def test_bad_chunk_is_refused(digits, chunk):
+    cfg = TrainConfig(batch_size=64, schedule="constant")
+    with pytest.raises(ValueError, match="chunk"):
+        batched_sweep(make("mlp", "2_02_002", digits, 8), digits, [0.1, 0.2], cfg, steps=1, chunk=chunk)
+
+
+def test_auto_chunk_fits_the_free_memory_and_keeps_the_numbers(digits):
+    from archscale.memory import auto_chunk, budget_bytes, copy_bytes
+
+    model = make("cnn", "2_02_002", digits, 8)
+    per_copy = copy_bytes(model, digits.in_shape, 32)
+    # activations scale with the batch, parameters do not
+    assert 0 < per_copy < copy_bytes(model, digits.in_shape, 64) < 2 * per_copy
+    budget = budget_bytes(torch.device("cpu"))
+    assert auto_chunk(model, digits.in_shape, 32, 10**9, torch.device("cpu")) == budget // per_copy
+    assert auto_chunk(model, digits.in_shape, 32, 5, torch.device("cpu")) == 5  # a small grid: one pass
+    cfg = TrainConfig(batch_size=32, seed=2, schedule="constant")
+    lrs = [0.05, 0.1, 0.2, 0.4, 0.8]
+    auto = batched_sweep(model, digits, lrs, cfg, steps=4, chunk="auto")
+    np.testing.assert_array_equal(auto["losses"], batched_sweep(model, digits, lrs, cfg, steps=4)["losses"])
+
+
+def test_measure_max_lr_chunk_changes_no_number(digits):
+    whole = measure_max_lr("2_02_002", digits, model={"family": "mlp", "width": 16}, search=SEARCH, seed=1)
+    chunked = measure_max_lr(
+        "2_02_002", digits, model={"family": "mlp", "width": 16}, search={**SEARCH, "chunk": 4}, seed=1
+    )
+    cols = [c for c in whole.columns if c != "search_seconds"]
+    pd.testing.assert_frame_equal(whole[cols], chunked[cols], check_exact=True)
+
+
 # --------------------------------------------------------------------------- CLI
 
 
@@ -374,6 +450,24 @@ def test_cli_lr_search_engines_agree(tmp_path):
     a, b = tables["grouped"], tables["vmap"]
     np.testing.assert_allclose(a["final_loss"], b["final_loss"], rtol=1e-4)
     assert a["max_lr"].iloc[0] == b["max_lr"].iloc[0]
+
+
+def test_cli_lr_search_chunk_writes_the_one_pass_csv(tmp_path):
+    tables = {}
+    for chunk in ("none", "2", "auto"):
+        out = tmp_path / f"{chunk}.csv"
+        assert cli_main(_search_argv(out, *(["--chunk", chunk] if chunk != "none" else []))) == 0
+        tables[chunk] = pd.read_csv(out).drop(columns="search_seconds")  # wall time, not a result
+    pd.testing.assert_frame_equal(tables["2"], tables["none"], check_exact=True)
+    pd.testing.assert_frame_equal(tables["auto"], tables["none"], check_exact=True)
+
+
+@pytest.mark.parametrize("chunk", ["0", "x", "-3"])
+def test_cli_lr_search_bad_chunk_is_a_usage_error(tmp_path, capsys, chunk):
+    with pytest.raises(SystemExit) as exc:
+        cli_main(_search_argv(tmp_path / "grid.csv", "--chunk", chunk))
+    assert exc.value.code == 2
+    assert "argument --chunk: expected a positive integer or auto" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

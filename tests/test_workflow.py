@@ -291,3 +291,22 @@ def test_mup_on_a_sample_of_cells_retrains_only_mup(tiny_run: Path, tmp_path: Pa
     jobs = planned_jobs(proc)
     # 4 cells in shards of 2: the 2-cell sample is one shard, which differs from the old shard 0
     assert jobs.get("train_nb201") == 1 and "/mup/shard0.csv" in proc.stdout, jobs
+
+
+def test_plan_estimates_the_runs_job_time(tiny_run: Path) -> None:
+    """archscale plan's total for config/tiny.yaml against what the run's jobs took: the sum
+    of their benchmark TSVs' wall seconds ``s``. On a machine busy with other work a job's wall
+    time is mostly waiting for a core (the plan counts CPU seconds on CPU, which that load does
+    not inflate), so when the jobs got less than 70% of a core on average their ``cpu_time`` is
+    compared instead."""
+    from archscale.plan import make_plan
+
+    tsvs = [pd.read_csv(p, sep="\t") for p in sorted(tiny_run.glob("benchmarks/**/*.tsv"))]
+    wall = sum(float(t["s"].iloc[-1]) for t in tsvs)
+    cpu = sum(float(t["cpu_time"].iloc[-1]) for t in tsvs)
+    plan = make_plan(tiny_run, [tiny_run / "config" / "tiny.yaml"])
+    assert len(tsvs) == len(plan.jobs) - 1  # every job but `all` has a benchmark
+    measured, what = (wall, "s") if cpu >= 0.7 * wall else (cpu, "cpu_time")
+    ratio = measured / plan.total_seconds
+    print(f"plan {plan.total_seconds:.0f} s; run: s {wall:.0f}, cpu_time {cpu:.0f}; ratio ({what}) {ratio:.2f}")
+    assert 0.4 <= ratio <= 2.5, (what, measured, plan.total_seconds)

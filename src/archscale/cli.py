@@ -7,6 +7,7 @@
     archscale init-check --family mlp --arch 2_12_112 --width 512
     archscale train --family mlp --arch 2_02_002 --dataset digits --lr 0.1 --out run.json
     archscale lr-search --family mlp --arch 1_01_001 --dataset digits --out grid.csv
+    archscale plan --configfile config/paper.yaml
     archscale data fetch cifar10 --root data
 
 Every error a user can cause is printed as one line, ``archscale: error: ...``, exit code 2.
@@ -65,6 +66,19 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--schedule", default="cosine", choices=["cosine", "constant"])
     p.add_argument("--augment", action="store_true", help="random crop + flip on the device")
     p.add_argument("--seed", type=int, default=0)
+
+
+def _chunk(text: str) -> int | str:
+    """``--chunk``: a positive integer or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or auto, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,7 +160,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="how the K copies are batched: grouped layers (the project's models) or torch.func.vmap (any model); "
         "auto picks grouped when it can",
     )
+    p.add_argument(
+        "--chunk",
+        type=_chunk,
+        default=None,
+        help="train at most this many rates at once (an int, or auto: as many as fit in the device's free memory); "
+        "the numbers are those of one pass; default: all in one pass",
+    )
     p.add_argument("--out", required=True, help="CSV file to write")
+
+    p = sub.add_parser("plan", help="the workflow's jobs and their estimated device-seconds, before running it")
+    p.add_argument(
+        "--configfile",
+        action="append",
+        default=[],
+        help="config file on top of config/config.yaml, as snakemake's --configfile (repeat: later ones win)",
+    )
+    p.add_argument("--directory", default=".", help="the workflow's folder (holding the Snakefile)")
+    p.add_argument("--remaining", action="store_true", help="only the jobs Snakemake would run now")
+    p.add_argument("--device", default="auto", help="device to calibrate on: auto, cpu, cuda, cuda:N")
 
     p = sub.add_parser("data", help="dataset management")
     dsub = p.add_subparsers(dest="data_command", required=True)
@@ -324,6 +356,13 @@ def cmd_lr_search(a: argparse.Namespace) -> None:
     print(f"max lr {best:.4g} ({a.criterion}; {int(table['diverged'].sum())} of {len(table)} rates diverged)")
 
 
+def cmd_plan(a: argparse.Namespace) -> None:
+    from archscale.plan import format_plan, make_plan
+
+    plan = make_plan(a.directory, a.configfile, remaining=a.remaining, device=a.device)
+    print(format_plan(plan, a.configfile))
+
+
 def cmd_data(a: argparse.Namespace) -> None:
     from archscale.data import fetch_dataset
 
@@ -337,6 +376,7 @@ COMMANDS = {
     "init-check": cmd_init_check,
     "train": cmd_train,
     "lr-search": cmd_lr_search,
+    "plan": cmd_plan,
     "data": cmd_data,
 }
 

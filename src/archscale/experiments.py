@@ -37,7 +37,9 @@ def measure_max_lr(
 ) -> pd.DataFrame:
     """Grid-search the maximal rate of one architecture at one seed (weights and data order
     from ``seed``). ``model``: family, width, kernel_size, activation, cells_per_stage, init
-    (default ``release``). Returns one row per rate with ``max_lr`` (NaN if no rate qualified),
+    (default ``release``).
+    ``search['chunk']`` (optional): rates per pass, see :func:`archscale.lr_search.batched_sweep`.
+    Returns one row per rate with ``max_lr`` (NaN if no rate qualified),
     ``chosen``, and the ``criterion`` and ``ratio`` it was chosen by."""
     net = build_model(
         model["family"],
@@ -63,6 +65,7 @@ def measure_max_lr(
         tail_frac=search["tail_frac"],
         refine=search["refine"],
         engine=engine,
+        chunk=search.get("chunk"),
     )
     table.insert(0, "arch", arch)
     table.insert(1, "seed", seed)

@@ -83,6 +83,30 @@ def _stack(model: nn.Module, k: int) -> tuple[dict[str, torch.Tensor], dict[str,
     return params, buffers
 
 
+def chunk_sizes(k: int, chunk: int) -> list[int]:
+    """Sizes of the fewest chunks of at most ``chunk`` copies, balanced (7 by 3 -> 3, 2, 2), so
+    that no chunk holds a lone copy unless ``chunk`` is 1."""
+    if chunk < 1:
+        raise ValueError(f"a grid chunk holds at least one rate, got chunk={chunk}")
+    n = math.ceil(k / min(chunk, k))
+    base, extra = divmod(k, n)
+    return [base + 1] * extra + [base] * (n - extra)
+
+
+def resolve_chunk(chunk: int | str | None, model: nn.Module, train_data: TensorData, cfg: TrainConfig, k: int) -> int:
+    """Copies per pass: ``None`` all ``k`` (one pass), an int, or ``"auto"`` (as many as fit in
+    the device's free memory, :func:`archscale.memory.auto_chunk`)."""
+    if chunk is None:
+        return k
+    if chunk == "auto":
+        from archscale.memory import auto_chunk
+
+        return auto_chunk(model, train_data.in_shape, cfg.batch_size, k, train_data.x.device)
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"grid chunk must be a positive integer or 'auto', got {chunk!r}")
+    return min(chunk, k)
+
+
 def batched_sweep(
     model: nn.Module,
     train_data: TensorData,
@@ -91,6 +115,7 @@ def batched_sweep(
     *,
     steps: int | None = None,
     engine: str = "auto",
+    chunk: int | str | None = None,
 ) -> dict[str, Any]:
     """Train ``len(lrs)`` copies of ``model`` (not modified) at rates ``lrs`` for ``cfg.epochs``
     epochs (or ``steps`` steps), SGD as in :func:`archscale.train.train` with ``cfg``'s momentum,
@@ -99,6 +124,13 @@ def batched_sweep(
     ``engine``: ``grouped`` (:mod:`archscale.stacked`: the copies side by side in grouped
     layers), ``vmap`` (``torch.func.vmap`` over stacked parameters: any
     module), or ``auto`` (grouped when the model is built from layers it knows, else vmap).
+
+    ``chunk``: at most this many copies at once (:func:`resolve_chunk`; ``"auto"``: as many
+    as fit in the device's memory), the passes one after another. Every pass starts from the
+    model's weights and replays the seed's data order and augmentation, and each copy's
+    arithmetic does not depend on how many copies share its pass, so the losses are
+    bit-identical to one pass (on CPU; tested). A lone copy would take other kernels, so a
+    chunk of one runs beside a duplicate of its rate, which is dropped.
 
     Returns ``losses`` (steps x K array of per-step training losses, NaN after divergence),
     ``diverged_step`` (K entries, -1 when the copy did not diverge) and ``num_classes`` (the
@@ -109,9 +141,48 @@ def batched_sweep(
     check_batch_size(cfg.batch_size, train_data)
     if steps is not None and steps < 1:
         raise ValueError(f"a sweep needs at least one step, got steps={steps}")
-    device = train_data.x.device
     k = len(lrs)
     engine = pick_engine(model, engine)
+    steps_per_epoch = len(train_data) // cfg.batch_size
+    total = steps if steps is not None else cfg.epochs * steps_per_epoch
+    size = resolve_chunk(chunk, model, train_data, cfg, k)
+    parts, start = [], 0
+    for n in chunk_sizes(k, size):
+        rates = list(lrs[start : start + n])
+        start += n
+        lone = n == 1 and k > 1
+        got = _sweep_pass(model, train_data, rates * 2 if lone else rates, cfg, total, steps_per_epoch, engine)
+        parts.append(got[:, :1] if lone else got)
+    # One sync per pass. A copy diverges at its first non-finite (or > max_loss) loss, as
+    # train() stops there; later steps of that copy are NaN. Its own numbers may run on as NaN,
+    # harmlessly: no layer, norm or loss mixes copies, so the others never see them.
+    host = np.concatenate([p.cpu().numpy() for p in parts], axis=1)
+    bad = ~np.isfinite(host) | (host > cfg.max_loss)
+    diverged_step = np.where(bad.any(axis=0), bad.argmax(axis=0), -1)
+    host[np.arange(total)[:, None] >= np.where(diverged_step >= 0, diverged_step, total)] = np.nan
+    return {
+        "lrs": list(map(float, lrs)),
+        "losses": host,
+        "diverged_step": diverged_step,
+        "steps_per_epoch": steps_per_epoch,
+        "num_classes": train_data.num_classes,
+        "chunk": size,
+    }
+
+
+def _sweep_pass(
+    model: nn.Module,
+    train_data: TensorData,
+    lrs: Sequence[float],
+    cfg: TrainConfig,
+    total: int,
+    steps_per_epoch: int,
+    engine: str,
+) -> torch.Tensor:
+    """One pass of :func:`batched_sweep` over copies at ``lrs``: the ``[total, K]`` losses, on
+    the device."""
+    device = train_data.x.device
+    k = len(lrs)
     try:
         plist, logits = _copies(model, k, train_data.x, engine)
         momenta = [torch.zeros_like(p) for p in plist]
@@ -119,13 +190,13 @@ def batched_sweep(
         bf16 = use_bf16(cfg, device)
 
         def batched_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            # logits [B, K, classes]: the K losses as one cross-entropy with the classes in dim 1
-            out = logits(x).float().transpose(1, 2)
-            per = F.cross_entropy(out, y[:, None].expand(-1, k), reduction="none", label_smoothing=cfg.label_smoothing)
-            return per.mean(0)
+            # logits [B, K, classes] -> [K*B, classes], copy-major: each copy's mean is a reduction
+            # over its own contiguous row, computed the same way whatever K is (a mean over dim 0
+            # of [B, K] is not), so a chunk of the copies gives bit-identical losses
+            out = logits(x).float().transpose(0, 1).reshape(k * len(y), -1)
+            per = F.cross_entropy(out, y.repeat(k), reduction="none", label_smoothing=cfg.label_smoothing)
+            return per.view(k, len(y)).mean(1)
 
-        steps_per_epoch = len(train_data) // cfg.batch_size
-        total = steps if steps is not None else cfg.epochs * steps_per_epoch
         losses = torch.empty((total, k), device=device)
         generator = torch.Generator(device=device).manual_seed(cfg.seed)
         step = 0
@@ -144,21 +215,8 @@ def batched_sweep(
                     _sgd_update(plist, grads, momenta, rates if scale == 1.0 else rates * scale, cfg)
                 step += 1
     except torch.OutOfMemoryError as err:
-        raise RuntimeError(oom_message(cfg.batch_size)) from err
-    # One sync for the whole sweep. A copy diverges at its first non-finite (or > max_loss) loss,
-    # as train() stops there; later steps of that copy are NaN. Its own numbers may run on as NaN,
-    # harmlessly: no layer, norm or loss mixes copies, so the others never see them.
-    host = losses.cpu().numpy()
-    bad = ~np.isfinite(host) | (host > cfg.max_loss)
-    diverged_step = np.where(bad.any(axis=0), bad.argmax(axis=0), -1)
-    host[np.arange(total)[:, None] >= np.where(diverged_step >= 0, diverged_step, total)] = np.nan
-    return {
-        "lrs": list(map(float, lrs)),
-        "losses": host,
-        "diverged_step": diverged_step,
-        "steps_per_epoch": steps_per_epoch,
-        "num_classes": train_data.num_classes,
-    }
+        raise RuntimeError(f"{oom_message(cfg.batch_size)}; or search fewer rates at once (chunk, --chunk)") from err
+    return losses
 
 
 @torch.no_grad()
@@ -249,12 +307,14 @@ def search_max_lr(
     refine: int = 0,
     steps: int | None = None,
     engine: str = "auto",
+    chunk: int | str | None = None,
 ) -> tuple[pd.DataFrame, float]:
     """Grid search plus an optional refinement: ``refine`` extra rates spaced evenly (in log2)
     strictly between the best grid point's neighbours. Returns the table (one row per rate,
-    ``stage`` grid/refine, ``chosen`` marks the pick) and the maximal rate. ``engine``: see
-    :func:`batched_sweep`."""
-    table = summarise(batched_sweep(model, train_data, lrs, cfg, steps=steps, engine=engine), tail_frac=tail_frac)
+    ``stage`` grid/refine, ``chosen`` marks the pick) and the maximal rate. ``engine`` and
+    ``chunk``: see :func:`batched_sweep`."""
+    sweep = batched_sweep(model, train_data, lrs, cfg, steps=steps, engine=engine, chunk=chunk)
+    table = summarise(sweep, tail_frac=tail_frac)
     table["stage"] = "grid"
     best = choose_max_lr(table, criterion, ratio=ratio)
     if refine > 0 and math.isfinite(best) and len(lrs) > 1:
@@ -265,7 +325,8 @@ def search_max_lr(
         extra = [2.0**e for e in np.linspace(lo, hi, refine + 2)[1:-1] if not np.isclose(2.0**e, best)]
         if extra:
             more = summarise(
-                batched_sweep(model, train_data, extra, cfg, steps=steps, engine=engine), tail_frac=tail_frac
+                batched_sweep(model, train_data, extra, cfg, steps=steps, engine=engine, chunk=chunk),
+                tail_frac=tail_frac,
             )
             more["stage"] = "refine"
             table = pd.concat([table, more], ignore_index=True).sort_values("lr", ignore_index=True)

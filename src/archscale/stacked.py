@@ -102,14 +102,31 @@ class StackedLinear(_Stacked):
         k, n_in, n_out = self.k, self.in_features, self.out_features
         w, b = self.weight, self.bias
         if x.shape[-1] == n_in:  # shared input: one matmul, the copies stacked as outputs
-            return F.linear(x, w.reshape(k * n_out, n_in), None if b is None else b.reshape(-1))
-        if x.shape[-1] != k * n_in:
+            out = F.linear(x, w.reshape(k * n_out, n_in))
+        elif x.shape[-1] == k * n_in:
+            lead = x.shape[:-1]
+            xk = x.reshape(-1, k, n_in).transpose(0, 1)  # [K, M, in]
+            out = torch.bmm(xk, w.transpose(1, 2)).transpose(0, 1).reshape(*lead, k * n_out)
+        else:
             raise ValueError(f"stacked Linear expects {n_in} or {k}x{n_in} features, got {x.shape[-1]}")
-        lead = x.shape[:-1]
-        xk = x.reshape(-1, k, n_in).transpose(0, 1)  # [K, M, in]
-        wt = w.transpose(1, 2)
-        out = torch.bmm(xk, wt) if b is None else torch.baddbmm(b.unsqueeze(1), xk, wt)
-        return out.transpose(0, 1).reshape(*lead, k * n_out)
+        return out if b is None else _CopyBias.apply(out, b)
+
+
+class _CopyBias(torch.autograd.Function):
+    """``out [..., K*n] + bias [K, n]``, whose bias gradient is each copy's own sum over a
+    contiguous block: autograd's sum over the leading dims of ``[M, K*n]`` is vectorised across
+    the K*n columns, so its rounding depends on K, and a chunk of the copies (a grid split to
+    fit the device) would not reproduce the whole grid's numbers bit for bit."""
+
+    @staticmethod
+    def forward(ctx, out: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        ctx.k, ctx.n = bias.shape
+        return out + bias.reshape(-1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        g = grad.reshape(-1, ctx.k, ctx.n).transpose(0, 1).contiguous()  # [K, M, n]
+        return grad, g.sum(1)
 
 
 class StackedConv2d(_Stacked):

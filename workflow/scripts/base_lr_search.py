@@ -17,9 +17,10 @@ torch.set_num_threads(sm.threads)  # the rule's threads: parallel jobs must not 
 run, base = sm.params.run, sm.params.base
 data = load_dataset(sm.wildcards.dataset, sm.params.data_root.value, "train", resolve_device(run["device"]))
 model = dict(base["model"])
+search = {**base["search"], "chunk": int(sm.resources.lr_chunk) or "auto"}  # rates per pass (0 = as many as fit)
 arch = model.pop("arch")
 table = pd.concat(
-    [measure_max_lr(arch, data, model=model, search=base["search"], seed=seed) for seed in sm.params.seeds],
+    [measure_max_lr(arch, data, model=model, search=search, seed=seed) for seed in sm.params.seeds],
     ignore_index=True,
 )
 print(table.to_string(), file=sys.stderr)

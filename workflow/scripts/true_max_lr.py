@@ -15,11 +15,12 @@ from archscale.experiments import measure_max_lr  # noqa: E402
 sm = snakemake  # noqa: F821
 torch.set_num_threads(sm.threads)  # the rule's threads: parallel jobs must not oversubscribe
 p = sm.params
+search = {**p.search, "chunk": int(sm.resources.lr_chunk) or "auto"}  # rates per pass (0 = as many as fit)
 data = load_dataset(sm.wildcards.dataset, p.data_root.value, "train", resolve_device(p.run["device"]))
 tables = []
 for arch in p.archs:
     for seed in p.seeds:
-        t = measure_max_lr(arch, data, model=p.model, search=p.search, seed=seed)
+        t = measure_max_lr(arch, data, model=p.model, search=search, seed=seed)
         print(f"{arch} seed {seed}: max lr {t['max_lr'].iloc[0]:.4g}", file=sys.stderr)
         tables.append(t)
 table = pd.concat(tables, ignore_index=True)
