@@ -22,7 +22,7 @@ rule base_lr_search:
     threads: 1
     resources:
         mem_mb=4000,
-        runtime=60,
+        runtime=grid_runtime(1),
         gpu=config["gpus_per_job"],
         lr_chunk=GRID_CHUNK,
     conda:

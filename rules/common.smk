@@ -118,6 +118,18 @@ def shard(items, i, size):
     return items[i * size : (i + 1) * size]
 
 
+def walltime_minutes(units, unit_seconds):
+    """A job's time limit: ``units`` of work (sweeps, or training epochs in sequence) of
+    ``unit_seconds`` each, times walltime.margin, at least walltime.min_minutes."""
+    w = config["walltime"]
+    return max(w["min_minutes"], math.ceil(units * unit_seconds * w["margin"] / 60))
+
+
+def grid_runtime(n_archs):
+    """true_max_lr / base_lr_search: one sweep per architecture and seed, in sequence."""
+    return walltime_minutes(n_archs * len(SEEDS), config["walltime"]["grid_sweep_s"])
+
+
 def search_settings():
     """The grid search's settings, less ``chunk``: how many rates share a pass changes no number
     (archscale.lr_search.batched_sweep), so it is a resource (GRID_CHUNK), not a rerun trigger."""

@@ -31,7 +31,12 @@ rule train_nb201:
     retries: NB201["oom_retries"]
     resources:
         mem_mb=8000,
-        runtime=24 * 60,
+        # its trainings in waves of nb201.concurrent, each nb201.epochs long (walltime section)
+        runtime=lambda wc: walltime_minutes(
+            math.ceil(len(shard(recipe_cells(wc.recipe), int(wc.shard), NB201["shard_size"])) * len(SEEDS)
+                      / NB201["concurrent"]) * NB201["epochs"],
+            config["walltime"]["train_epoch_s"],
+        ),
         gpu=config["gpus_per_job"],
         # nb201.batch_size on the first attempt, halved on each retry (e.g. after running out of
         # device memory). A resource, not a param: params are a rerun trigger, resources are not.

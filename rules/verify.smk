@@ -30,7 +30,7 @@ rule true_max_lr:
     threads: 1
     resources:
         mem_mb=4000,
-        runtime=120,
+        runtime=lambda wc: grid_runtime(len(shard(exp_archs(wc.exp), int(wc.shard), config["shard_size"]))),
         gpu=config["gpus_per_job"],
         lr_chunk=GRID_CHUNK,
     conda:

@@ -107,3 +107,14 @@ def test_cli_bad_config_value_names_the_key(tmp_path, capsys):
     assert cli_main(["plan", "--directory", str(REPO), "--configfile", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("archscale: error: config key lr_search.chunk") and len(err.splitlines()) == 1
+
+
+def test_bill_per_figure_adds_up_to_the_total(tiny):
+    per_fig = tiny.by_figure()
+    assert sum(r["jobs"] for r in per_fig.values()) == len(tiny.jobs)
+    assert sum(r["seconds"] for r in per_fig.values()) == pytest.approx(tiny.total_seconds)
+    assert {"fig2_mlp_topology", "fig3_cnn_topology", "bases (shared)", "fig_init_signal"} <= set(per_fig)
+    nb201 = next(k for k in per_fig if k.startswith("fig4_nb201"))
+    assert per_fig[nb201]["seconds"] == pytest.approx(
+        sum(j.seconds for j in tiny.jobs if j.rule in ("train_nb201", "aggregate_nb201"))
+    )

@@ -378,7 +378,8 @@ def check_config(config: Mapping[str, Any]) -> None:
     for name, e in (config.get("lr_experiments") or {}).items():
         _check_experiment(str(name), e or {})
     _check_nb201(config.get("nb201") or {})
-    _check_data(config)
+    if config["check_data"]:
+        _check_data(config)
     nats = config.get("nats_bench_path")
     if nats is not None:
         from archscale.nats import check_path

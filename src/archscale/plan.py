@@ -96,6 +96,33 @@ class Plan:
             r["peak"] = max(r["peak"], j.peak_bytes)
         return out
 
+    def by_figure(self) -> dict[str, dict[str, float]]:
+        """Device-seconds and jobs per figure of the registry (``archscale.figures``): a
+        learning-rate experiment's jobs go to the figure that draws it; the NB201 trainings to
+        figs. 4/8/9 (they share them); base networks, which several figures share, to ``bases``;
+        tables, plots and the report to ``figures and tables``."""
+        from archscale.figures import figure_of_experiment, figures_of
+
+        nb201 = "/".join(f.name for f in figures_of("nb201"))
+        out: dict[str, dict[str, float]] = {}
+        for j in self.jobs:
+            if "exp" in j.wildcards:
+                key = figure_of_experiment(j.wildcards["exp"]).name
+            elif j.rule in ("train_nb201", "nats_published", "aggregate_nb201"):
+                key = nb201
+            elif j.rule == "base_lr_search":
+                key = "bases (shared)"
+            elif j.rule == "init_signal":
+                key = figures_of("signal")[0].name
+            elif j.rule == "fetch_dataset":
+                key = "datasets"
+            else:
+                key = "figures and tables"
+            r = out.setdefault(key, {"jobs": 0, "seconds": 0.0})
+            r["jobs"] += 1
+            r["seconds"] += j.seconds
+        return out
+
     @property
     def total_seconds(self) -> float:
         return sum(j.seconds for j in self.jobs)
@@ -138,10 +165,13 @@ _WILDCARDS = re.compile(r"^\s*wildcards: (.*)$")
 def dry_run(root: Path, configfiles: Sequence[str | Path], *, remaining: bool = False) -> tuple[list[Job], dict]:
     """The jobs of Snakemake's dry run (every job, or with ``remaining`` those left to run) and
     its own per-rule counts (its 'Job stats' table)."""
-    cmd = [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--workflow-profile", "none"]
+    # the workflow profile stays on: --remaining must see its re-run triggers, as a run would;
+    # no dataset need be on this machine to plan (check_data: false)
+    cmd = [sys.executable, "-m", "snakemake", "-n", "--cores", "1"]
     cmd += [] if remaining else ["--forceall"]
     if configfiles:
         cmd += ["--configfile", *(str(Path(c).resolve()) for c in configfiles)]
+    cmd += ["--config", "check_data=False"]
     proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
     text = proc.stdout + proc.stderr
     if proc.returncode != 0:
@@ -593,5 +623,8 @@ def format_plan(plan: Plan, configfiles: Sequence[str | Path]) -> str:
         lines.append(
             f"{rule:<18}{r['jobs']:>7,}{r['trainings']:>12,}{r['steps']:>18,}{r['seconds']:>18,.0f}{_size(r['peak']):>11}"
         )
+    lines += ["", f"{'figure':<50}{'jobs':>7}{'device-s':>18}", "-" * 75]
+    for fig, r in plan.by_figure().items():
+        lines.append(f"{fig:<50}{r['jobs']:>7,}{r['seconds']:>18,.0f}")
     lines.append(f"total {round(plan.total_seconds)} device-seconds ({len(plan.jobs)} jobs)")
     return "\n".join(lines)
