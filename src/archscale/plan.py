@@ -27,6 +27,7 @@ from __future__ import annotations
 import ast
 import copy
 import functools
+import json
 import math
 import re
 import subprocess
@@ -193,12 +194,12 @@ def dry_run(root: Path, configfiles: Sequence[str | Path], *, remaining: bool = 
 
 def exp_archs(e: dict[str, Any]) -> list[str]:
     """An experiment's targets, as rules/common.smk's exp_archs."""
-    return list(_exp_archs(yaml.safe_dump(e, sort_keys=True)))
+    return list(_exp_archs(json.dumps(e, sort_keys=True)))  # a hashable cache key
 
 
 @functools.cache
 def _exp_archs(key: str) -> tuple[str, ...]:
-    return tuple(_exp_archs_of(yaml.safe_load(key)))
+    return tuple(_exp_archs_of(json.loads(key)))
 
 
 def _exp_archs_of(e: dict[str, Any]) -> list[str]:
