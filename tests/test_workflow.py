@@ -310,3 +310,22 @@ def test_plan_estimates_the_runs_job_time(tiny_run: Path) -> None:
     ratio = measured / plan.total_seconds
     print(f"plan {plan.total_seconds:.0f} s; run: s {wall:.0f}, cpu_time {cpu:.0f}; ratio ({what}) {ratio:.2f}")
     assert 0.4 <= ratio <= 2.5, (what, measured, plan.total_seconds)
+
+
+def test_training_jobs_ask_for_the_time_their_work_needs(tiny_run: Path, tmp_path: Path) -> None:
+    """walltime: a job's SLURM time limit is ceil(trainings / concurrent) x epochs x
+    train_epoch_s x margin (training) or sweeps x grid_sweep_s x margin (grids), in minutes."""
+    work = tmp_path / "wall"
+    shutil.copytree(tiny_run, work, symlinks=True)
+    cfg = tiny_config()
+    cfg["walltime"] = {"train_epoch_s": 600, "grid_sweep_s": 300, "margin": 2}
+    (work / "config/tiny.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    proc = snakemake(work, "-n", "--forceall")
+    out = proc.stdout + proc.stderr
+    blocks = re.split(r"\n\s*rule ", out)  # grid jobs are printed indented, inside their group
+    train = next(b for b in blocks if b.startswith("train_nb201:"))
+    grid = next(b for b in blocks if b.startswith("true_max_lr:") and "fig5_mlp_depth" in b)
+    # tiny: 2 cells x 2 seeds, one at a time, 1 epoch: 4 x 600 s x 2 = 80 min
+    assert re.search(r"runtime=80\b", train), train
+    # fig. 5's tiny shard: 3 chains x 2 seeds sweeps: 6 x 300 s x 2 = 60 min
+    assert re.search(r"runtime=60\b", grid), grid
