@@ -60,9 +60,10 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--no-nesterov", action="store_true")
-    p.add_argument("--weight-decay", type=float, default=5e-4)
+    recipe = defaults("nb201")  # the benchmark's optimiser, as the workflow's NB201 trainings use it
+    p.add_argument("--momentum", type=float, default=recipe["momentum"])
+    p.add_argument("--no-nesterov", action="store_true", help="plain momentum (default: nesterov, as nb201.nesterov)")
+    p.add_argument("--weight-decay", type=float, default=recipe["weight_decay"])
     p.add_argument("--schedule", default="cosine", choices=["cosine", "constant"])
     p.add_argument("--augment", action="store_true", help="random crop + flip on the device")
     p.add_argument("--seed", type=int, default=0)
