@@ -136,8 +136,11 @@ def test_library_and_analysis_modules_import_without_torch() -> None:
     assert proc.returncode == 0, proc.stderr
 
 
-def test_one_job_of_every_rule_runs_in_its_deployed_env(envs, tiny_run) -> None:
-    work = tiny_run
+def test_one_job_of_every_rule_runs_in_its_deployed_env(envs, tiny_run, tmp_path) -> None:
+    # a copy: the jobs re-run here rewrite outputs behind Snakemake's back, which must not leak
+    # into the shared run the other end-to-end tests dry-run
+    work = tmp_path / "run"
+    shutil.copytree(tiny_run, work, symlinks=True)
     wanted = rule_envs()
     jobs = {}
     for script in sorted((work / ".snakemake" / "scripts").glob("tmp*.py")):
