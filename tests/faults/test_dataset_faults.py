@@ -26,27 +26,21 @@ from archscale.data import DatasetError, fetch_dataset, load_dataset
 
 from .helpers import copy_repo, faults_config, snakemake
 
+try:  # tests/test_data.py's real-format writer and one-line check
+    from test_data import assert_one_line  # tests/ on sys.path
+    from test_data import write_cifar10 as write_cifar10_files
+except ImportError:  # tests/ made a package
+    from tests.test_data import assert_one_line
+    from tests.test_data import write_cifar10 as write_cifar10_files
+
 CIFAR_DIR = "cifar-10-batches-py"
 ARCHIVE = cifar.CIFAR10.filename
 
 
 def write_cifar10(root: Path) -> dict[str, str]:
     """CIFAR-10 files in the real format (tests/test_data.py's writer); name -> md5."""
-    try:
-        from test_data import write_cifar10 as write  # tests/ is on sys.path (rootdir import mode)
-    except ImportError:  # tests/ made a package
-        from tests.test_data import write_cifar10 as write
-
-    write(root)
+    write_cifar10_files(root)
     return {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in sorted((root / CIFAR_DIR).iterdir())}
-
-
-def assert_one_line(err: BaseException, *needles: str) -> str:
-    msg = str(err)
-    assert "\n" not in msg, msg
-    for n in needles:
-        assert n in msg, (n, msg)
-    return msg
 
 
 @pytest.fixture
