@@ -40,7 +40,7 @@ CONFIG = with_defaults(yaml.safe_load((Path(__file__).parents[1] / "config" / "c
 NB201 = CONFIG["nb201"]
 SEARCH = {k: v for k, v in CONFIG["lr_search"].items() if k != "chunk"} | {
     k: NB201[k] for k in ("batch_size", "momentum", "weight_decay", "nesterov")
-}  # the workflow's base_params for NB201
+} | {"epochs": NB201["base_epochs"] or CONFIG["lr_search"]["epochs"]}  # the workflow's base_params for NB201
 SETTINGS = {  # name -> (dataset, C, epochs)
     "default": ("digits", 8, 4),
     "epochs / 4": ("digits", 8, 1),

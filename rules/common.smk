@@ -317,4 +317,5 @@ def base_params(wc):
         for k in ("batch_size", "momentum", "weight_decay"):
             search[k] = NB201[k]
         search["nesterov"] = NB201["nesterov"]
+        search["epochs"] = NB201["base_epochs"] or search["epochs"]
     return {"model": model, "search": search}
