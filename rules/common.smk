@@ -284,9 +284,19 @@ def table_targets():
     return expand("figures/{table}.{ext}", table=TABLES, ext=("csv", "tex", "md"))
 
 
+def result_targets():
+    """The aggregated results behind every figure and table. figures/ is committed, results/ is
+    not: asking for these makes a fresh clone's first run regenerate every figure (its jobs run,
+    so every figure's input is updated) instead of finding figures/ present and stopping."""
+    return lr_tables() + expand("results/tables/nb201_{dataset}.csv", dataset=NB201["datasets"]) + [
+        "results/init_signal/signal.csv"
+    ]
+
+
 def all_targets():
     return (
-        lr_figure_targets()
+        result_targets()
+        + lr_figure_targets()
         + nb201_targets()
         + table_targets()
         + [f"figures/{f}.{ext}" for f in SIGNAL_FIGURES + EVIDENCE_FIGURES for ext in ("pdf", "png")]

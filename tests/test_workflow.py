@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-from workflow_copy import planned_jobs, snakemake
+from workflow_copy import SNAKEMAKE, WORKFLOW_FILES, copy_workflow, planned_jobs, snakemake
 
 from archscale.figures import figures_of
 
@@ -164,6 +165,21 @@ def test_ablation_recipes_have_table_rows(tiny_run: Path) -> None:
 
 def test_completed_run_has_nothing_to_do(tiny_run: Path) -> None:
     assert planned_jobs(snakemake(tiny_run, "-n")) == {}
+
+
+def test_a_fresh_clone_regenerates_the_committed_figures(tmp_path: Path) -> None:
+    """A fresh clone has figures/ (committed) but no results/ and no Snakemake metadata; its
+    first ``make run`` must still plan the whole workflow, not find the figures present and stop."""
+    cmd = [SNAKEMAKE, "-n", "--cores", "2"]  # the default config, as make run runs it
+    jobs = {}
+    for name, extra in (("clone", ("figures",)), ("bare", ())):
+        work = copy_workflow(tmp_path / name, (*WORKFLOW_FILES, *extra))
+        proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        jobs[name] = planned_jobs(proc)
+    assert (tmp_path / "clone/figures/fig2_mlp_topology_digits.png").exists()
+    assert {"base_lr_search", "true_max_lr", "train_nb201", "plot_lr_figure", "tables"} <= set(jobs["clone"])
+    assert jobs["clone"] == jobs["bare"]
 
 
 def test_touching_a_library_module_reruns_nothing(tiny_run: Path) -> None:
