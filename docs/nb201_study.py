@@ -17,6 +17,7 @@ cells and the paired gain with its bootstrap 95% interval over cells.
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import os
 import time
@@ -38,9 +39,11 @@ from archscale.schema import with_defaults
 
 CONFIG = with_defaults(yaml.safe_load((Path(__file__).parents[1] / "config" / "config.yaml").read_text()))
 NB201 = CONFIG["nb201"]
-SEARCH = {k: v for k, v in CONFIG["lr_search"].items() if k != "chunk"} | {
-    k: NB201[k] for k in ("batch_size", "momentum", "weight_decay", "nesterov")
-} | {"epochs": NB201["base_epochs"] or CONFIG["lr_search"]["epochs"]}  # the workflow's base_params for NB201
+SEARCH = (
+    {k: v for k, v in CONFIG["lr_search"].items() if k != "chunk"}
+    | {k: NB201[k] for k in ("batch_size", "momentum", "weight_decay", "nesterov")}
+    | {"epochs": NB201["base_epochs"] or CONFIG["lr_search"]["epochs"]}
+)  # the workflow's base_params for NB201
 SETTINGS = {  # name -> (dataset, C, epochs)
     "default": ("digits", 8, 4),
     "epochs / 4": ("digits", 8, 1),
@@ -52,6 +55,10 @@ SEEDS = (10, 11)
 RECIPES = ("standard", "principled")
 
 
+#: one load per worker process, not one per task (the data are only read)
+_dataset = functools.cache(lambda name, split: load_dataset(name, split=split))
+
+
 def cells() -> list[str]:
     reported = set(sample_space("nb201", 32, seed=2))
     return [c for c in sample_space("nb201", 40, seed=3) if c not in reported][:16]
@@ -60,7 +67,7 @@ def cells() -> list[str]:
 def base_rate(task: tuple) -> tuple:
     dataset, C, seed = task
     torch.set_num_threads(1)
-    data = load_dataset(dataset, split="train")
+    data = _dataset(dataset, "train")
     model = {"family": "nb201", "width": C, "cells_per_stage": NB201["N"]}
     return dataset, C, measure_max_lr(base_arch("nb201"), data, model=model, search=SEARCH, seed=seed)
 
@@ -69,7 +76,7 @@ def one_training(task: tuple) -> dict:
     name, cell, recipe, seed, base_lr = task
     dataset, C, epochs = SETTINGS[name]
     torch.set_num_threads(1)
-    train, test = load_dataset(dataset, split="train"), load_dataset(dataset, split="test")
+    train, test = _dataset(dataset, "train"), _dataset(dataset, "test")
     settings = NB201 | {"epochs": epochs}
     row = train_cell(cell, train, test, recipe=recipe, settings=settings, C=C, N=NB201["N"], seed=seed, base_lr=base_lr)
     return row | {"setting": name}

@@ -30,6 +30,7 @@ trained, so the table can be re-derived, or a setting added, without re-running 
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -77,10 +78,14 @@ def experiments() -> dict[str, dict]:
     }
 
 
+#: one load per worker process, not one per task (the data are only read)
+_dataset = functools.cache(lambda name, split: load_dataset(name, split=split))
+
+
 def one_grid(task: tuple) -> pd.DataFrame:
     exp, family, width, arch, q, seed, batch, epochs = task
     torch.set_num_threads(1)
-    data = load_dataset("digits", split="train")
+    data = _dataset("digits", "train")
     search = SEARCH | {"batch_size": batch, "epochs": epochs}
     g = measure_max_lr(arch, data, model={"family": family, "width": width, "kernel_size": q}, search=search, seed=seed)
     g.insert(0, "experiment", exp)
